@@ -1,0 +1,8 @@
+from django.urls import path
+
+from escalation import views
+
+app_name = "escalation"
+urlpatterns = [
+    path("decisions/<int:pk>/", views.decision_detail, name="decision"),
+]

@@ -1,0 +1,73 @@
+"""Shared fixtures: the three protocols loaded, two sites, one user per role."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.factories import PASSWORD, MembershipFactory, SiteFactory, UserFactory
+from trials.models import Role, Trial
+from trials.protocol_file import read_protocol
+from trials.services import protocol_load
+from trialsite.celery import app as celery_app
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_celery_queue():
+    """Each test session has its own queue on the shared Redis, so runs never see each other's tasks."""
+    queue = f"trialsite-test-{uuid.uuid4().hex[:8]}"
+    celery_app.conf.task_default_queue = queue
+    yield queue
+
+
+def load_trial(code: str) -> Trial:
+    path = next(p for p in (Path(settings.BASE_DIR) / "protocols").glob("*.toml") if read_protocol(p).code == code)
+    trial, _ = protocol_load(definition=read_protocol(path))
+    return trial
+
+
+@pytest.fixture
+def bat6005(db) -> Trial:
+    return load_trial("BAT6005")
+
+
+@pytest.fixture
+def site_a(db):
+    return SiteFactory(code="SITE-A", name="Site A")
+
+
+@pytest.fixture
+def site_b(db):
+    return SiteFactory(code="SITE-B", name="Site B")
+
+
+def member(trial, role, site=None, username=None, **extra):
+    user = UserFactory(username=username or f"{role}-{site.code if site else 'trial'}-{trial.code}".lower())
+    MembershipFactory(user=user, trial=trial, site=site, role=role, **extra)
+    if site is not None:
+        trial.sites.add(site)
+    return user
+
+
+@pytest.fixture
+def people(bat6005, site_a, site_b):
+    """One user per role at BAT6005 site A, plus a coordinator at site B."""
+    return {
+        "coordinator": member(bat6005, Role.COORDINATOR, site_a, "coordinator"),
+        "investigator": member(bat6005, Role.INVESTIGATOR, site_a, "investigator", principal=True),
+        "sponsor": member(bat6005, Role.SPONSOR, None, "sponsor"),
+        "coordinator_b": member(bat6005, Role.COORDINATOR, site_b, "coordinator-b"),
+    }
+
+
+@pytest.fixture
+def login(client):
+    def _login(user):
+        client.logout()
+        assert client.login(username=user.username, password=PASSWORD)
+        return client
+
+    return _login

@@ -1,0 +1,83 @@
+"""The one way to fetch protected objects: every view and API goes through these functions.
+
+Site staff (coordinators, investigators) see the subjects of the sites where they hold the role;
+sponsors see trial-wide de-identified summaries and never a subject record; administrators manage
+protocols, sites and users through the admin site.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from trials.models import SITE_ROLES, Membership, Role, Trial
+
+
+def trials_for(user) -> QuerySet[Trial]:
+    return Trial.objects.filter(memberships__user=user).distinct()
+
+
+def roles_in(user, trial: Trial) -> set[str]:
+    return set(Membership.objects.filter(user=user, trial=trial).values_list("role", flat=True))
+
+
+def access_trial(user, code: str, roles: tuple[str, ...] | None = None) -> Trial:
+    """The trial ``code`` if the user holds one of ``roles`` in it (any role when None); else 404/403."""
+    try:
+        trial = trials_for(user).get(code=code)
+    except Trial.DoesNotExist:
+        raise Http404("No such trial") from None
+    if roles is not None and not roles_in(user, trial) & set(roles):
+        raise PermissionDenied("Your role in this trial does not allow this.")
+    return trial
+
+
+def sites_for(user, trial: Trial, roles=SITE_ROLES):
+    from trials.models import Site
+
+    return Site.objects.filter(memberships__user=user, memberships__trial=trial, memberships__role__in=roles)
+
+
+def subjects_for(user, trial: Trial | None = None):
+    """Subjects at the (trial, site) pairs where the user is a coordinator or an investigator."""
+    from subjects.models import Subject
+
+    pairs = Membership.objects.filter(user=user, role__in=SITE_ROLES).values_list("trial_id", "site_id")
+    condition = Q(pk__in=[])
+    for trial_id, site_id in pairs:
+        condition |= Q(trial_id=trial_id, site_id=site_id)
+    queryset = Subject.objects.filter(condition)
+    if trial is not None:
+        queryset = queryset.filter(trial=trial)
+    return queryset.select_related("trial", "site", "dose_level", "cohort")
+
+
+def access_subject(user, pk: int, roles=SITE_ROLES):
+    """A subject the user may see (404 otherwise) and, for writes, holds one of ``roles`` at its site."""
+    from subjects.models import Subject
+
+    try:
+        subject = subjects_for(user).get(pk=pk)
+    except Subject.DoesNotExist:
+        raise Http404("No such subject") from None
+    if not Membership.objects.filter(user=user, trial=subject.trial, site=subject.site, role__in=roles).exists():
+        raise PermissionDenied("Your role at this site does not allow this.")
+    return subject
+
+
+def access_decision(user, pk: int):
+    from escalation.models import EscalationDecision
+
+    try:
+        decision = EscalationDecision.objects.select_related("trial", "cohort__dose_level").get(
+            pk=pk, trial__in=trials_for(user)
+        )
+    except EscalationDecision.DoesNotExist:
+        raise Http404("No such decision") from None
+    return decision
+
+
+def is_sponsor_only(user, trial: Trial) -> bool:
+    roles = roles_in(user, trial)
+    return Role.SPONSOR in roles and not roles & set(SITE_ROLES)

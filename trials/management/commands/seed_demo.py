@@ -1,0 +1,42 @@
+"""Create the demo sites and one user per role in every loaded trial (idempotent)."""
+
+import pghistory
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from trials.models import Membership, Role, Site, Trial
+from trialsite.demo import DEMO_SITES, DEMO_USERS
+
+
+class Command(BaseCommand):
+    help = "Create demo sites and users (one per role) for every trial. Not for production data."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        trials = list(Trial.objects.all())
+        if not trials:
+            raise CommandError("no trials loaded: run `manage.py load_protocols` first")
+        User = get_user_model()
+        with pghistory.context(source="seed_demo"):
+            sites = {}
+            for spec in DEMO_SITES:
+                sites[spec["code"]], _ = Site.objects.get_or_create(code=spec["code"], defaults={"name": spec["name"]})
+            for trial in trials:
+                trial.sites.add(*sites.values())
+            for spec in DEMO_USERS:
+                user, created = User.objects.get_or_create(
+                    username=spec["username"],
+                    defaults={"first_name": spec["first_name"], "last_name": spec["last_name"], "email": spec["email"]},
+                )
+                if created:
+                    user.set_password(spec["password"])
+                if spec["role"] == Role.ADMINISTRATOR:
+                    user.is_staff = user.is_superuser = True
+                user.save()
+                for trial in trials:
+                    Membership.objects.get_or_create(
+                        user=user, trial=trial, site=sites.get(spec["site"]), role=spec["role"],
+                        defaults={"principal": spec["role"] == Role.INVESTIGATOR},
+                    )
+        self.stdout.write(f"demo: {len(DEMO_SITES)} sites, {len(DEMO_USERS)} users in {len(trials)} trials")

@@ -1,0 +1,138 @@
+"""Protocols (trials), their drugs and dose levels, sites, and who holds which role where.
+
+A protocol is declared as a data file in ``protocols/`` and loaded by ``manage.py load_protocols``;
+the rows here are that file's current state. A new protocol is a new file, not new code.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+import pghistory
+
+
+class Site(models.Model):
+    code = models.SlugField(max_length=20, unique=True)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Trial(models.Model):
+    class Design(models.TextChoices):
+        TITRATION_3PLUS3 = "titration+3+3", "Accelerated titration then 3+3"
+        THREE_PLUS_THREE = "3+3", "3+3"
+        FIXED_DOSE = "fixed", "Fixed dose (no escalation)"
+
+    code = models.SlugField(max_length=40, unique=True)
+    title = models.CharField(max_length=400)
+    phase = models.CharField(max_length=20)
+    design = models.CharField(max_length=20, choices=Design.choices)
+    # Parameters of the escalation design (see trialrules.escalation.Design).
+    design_parameters = models.JSONField(default=dict, blank=True)
+    dlt_window_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Timing gates: days from the 1st subject's first dose to the 2nd; hours between later subjects.
+    stagger_first_days = models.PositiveSmallIntegerField(default=0)
+    stagger_next_hours = models.PositiveSmallIntegerField(default=0)
+    requires_sponsor_concurrence = models.BooleanField(default=False)
+    cycle_days = models.PositiveSmallIntegerField(default=21)
+    max_cycles = models.PositiveSmallIntegerField(null=True, blank=True)
+    visit_plan = models.JSONField(default=list, blank=True)
+    definition = models.JSONField(default=dict, blank=True, help_text="The protocol file as loaded.")
+    definition_sha256 = models.CharField(max_length=64, blank=True)
+    source_file = models.CharField(max_length=200, blank=True)
+    sites = models.ManyToManyField(Site, related_name="trials", blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def escalates(self) -> bool:
+        return self.design != self.Design.FIXED_DOSE
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Drug(models.Model):
+    class Basis(models.TextChoices):
+        FLAT = "flat", "Flat dose"
+        PER_KG = "per_kg", "Per kg body weight"
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="drugs")
+    name = models.CharField(max_length=100)
+    route = models.CharField(max_length=40)
+    unit = models.CharField(max_length=20)
+    basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.FLAT)
+    schedule = models.CharField(max_length=200, help_text="e.g. 'day 1 of each 21-day cycle'")
+    administration_days = models.JSONField(default=list, help_text="Cycle days with a dose, e.g. [1].")
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["trial", "order"]
+        constraints = [models.UniqueConstraint(fields=["trial", "name"], name="drug_unique_name_per_trial")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class DoseLevel(models.Model):
+    """One dose level; ``rank`` orders levels, so an intermediate level can sit between two others."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="dose_levels")
+    rank = models.DecimalField(max_digits=6, decimal_places=2)
+    label = models.CharField(max_length=100)
+    # Dose of each drug of the regimen at this level: {"BAT6005": "300"} (in the drug's unit).
+    doses = models.JSONField(default=dict)
+    titration = models.BooleanField(default=False, help_text="Accelerated titration (cohorts of 1).")
+    intermediate = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["trial", "rank"]
+        constraints = [models.UniqueConstraint(fields=["trial", "rank"], name="dose_level_unique_rank")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Role(models.TextChoices):
+    COORDINATOR = "coordinator", "Site coordinator"
+    INVESTIGATOR = "investigator", "Investigator"
+    SPONSOR = "sponsor", "Sponsor"
+    ADMINISTRATOR = "administrator", "Administrator"
+
+
+SITE_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Membership(models.Model):
+    """A user's role in one trial: at one site (coordinators, investigators) or trial-wide."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="memberships")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    principal = models.BooleanField(default=False, help_text="Trial-level principal investigator.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "trial", "site", "role"], name="membership_unique",
+                                    nulls_distinct=False),
+            models.CheckConstraint(
+                condition=~models.Q(role__in=[r.value for r in SITE_ROLES]) | models.Q(site__isnull=False),
+                name="membership_site_roles_need_site",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.site.code if self.site_id else "all sites"
+        return f"{self.user} — {self.get_role_display()} — {self.trial.code} ({where})"

@@ -1,0 +1,40 @@
+"""Trial pages: the site staff's overview and the sponsor's de-identified cohort dashboard."""
+
+from __future__ import annotations
+
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from escalation.selectors import cohort_dashboard, current_cohort
+from trials.access import access_trial, is_sponsor_only, roles_in, sites_for, subjects_for
+from trials.models import SITE_ROLES, Role
+
+
+def trial_detail(request, code: str):
+    trial = access_trial(request.user, code)
+    if is_sponsor_only(request.user, trial):
+        return redirect("trials:dashboard", code=trial.code)
+    subjects = subjects_for(request.user, trial).order_by("code")
+    return render(
+        request,
+        "trials/trial_detail.html",
+        {
+            "trial": trial,
+            "roles": roles_in(request.user, trial),
+            "cohort": current_cohort(trial),
+            "subjects": subjects,
+            "sites": sites_for(request.user, trial),
+            "can_enrol": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists(),
+            "decisions": trial.decisions.select_related("next_dose_level", "recommended_dose_level")[:10],
+        },
+    )
+
+
+def trial_dashboard(request, code: str):
+    """Cohorts by dose level: enrolled / evaluable / DLT counts and decisions; never a subject."""
+    trial = access_trial(request.user, code, roles=(Role.SPONSOR, *SITE_ROLES))
+    return render(
+        request,
+        "trials/dashboard.html",
+        {"trial": trial, **cohort_dashboard(trial, now=timezone.now())},
+    )
