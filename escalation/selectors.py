@@ -41,6 +41,9 @@ class Evidence:
         return self.levels.index(level) + 1
 
 
+DERIVED = ("window_closed", "state")
+
+
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -107,7 +110,10 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
         "levels": [{"number": i, "label": lv.label, "rank": str(lv.rank)} for i, lv in enumerate(levels, 1)],
         "subjects": facts,
     }
-    digest = hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    # The hash covers the recorded facts only, not what time derives from them (a window closing
+    # later does not change the data a signature approved).
+    recorded = {**canonical, "subjects": [{k: v for k, v in f.items() if k not in DERIVED} for f in facts]}
+    digest = hashlib.sha256(json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return Evidence(levels=levels, outcomes=outcomes, pending=pending, facts=canonical, sha256=digest)
 
 

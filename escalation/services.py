@@ -32,8 +32,9 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
     """Record a pending decision for the current cohort when the engine can decide.
 
     Nothing is recorded while the cohort still has free places and the engine would only keep
-    filling it, while outcomes that could change the decision are pending (DLT windows open), or
-    while a decision for the cohort already awaits signature.
+    filling it, or while outcomes that could change the decision are pending (DLT windows open).
+    A pending decision whose data have changed since (an AE entered late, a DLT adjudicated) is
+    invalidated and replaced by one made on the current data.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -41,27 +42,24 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
         if cohort is None:
             return None
         cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
-        if cohort.decisions.filter(status=EscalationDecision.Status.PENDING).exists():
-            return None
         evidence = escalation_evidence(trial, now=now)
-        if cohort.decisions.filter(data_sha256=evidence.sha256).exists():
-            return None  # already decided (e.g. rejected) on exactly these data
+        if cohort.decisions.filter(data_sha256=evidence.sha256).exclude(
+            status=EscalationDecision.Status.INVALIDATED
+        ).exists():
+            return None  # pending, or already decided (e.g. rejected), on exactly these data
+        stale = cohort.decisions.filter(status=EscalationDecision.Status.PENDING).update(
+            status=EscalationDecision.Status.INVALIDATED, decided_at=now
+        )
         labels = [level.label for level in evidence.levels]
         result = recommend(
             engine_design(trial, len(evidence.levels)), evidence.outcomes, evidence.pending, labels=labels
         )
-        if result.waiting:
-            return None
-        cohort_number = evidence.level_number(cohort.dose_level)
         filling = cohort.subjects.count() < cohort.capacity
-        if filling and result.continue_trial and result.next_dose_level == cohort_number:
-            return None  # the engine says: go on enrolling into this cohort
-        if (
-            not filling
-            and result.continue_trial
-            and result.next_dose_level == cohort_number
-            and len(evidence.pending) + result.add_subjects == 0
-        ):
+        keep_filling = result.continue_trial and result.next_dose_level == evidence.level_number(cohort.dose_level)
+        if result.waiting or (filling and keep_filling):
+            if stale and filling:
+                cohort.status = Cohort.Status.OPEN  # the invalidated decision had closed enrolment
+                cohort.save(update_fields=["status"])
             return None
         level_at = {n: level for n, level in enumerate(evidence.levels, 1)}
         decision = EscalationDecision.objects.create(

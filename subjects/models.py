@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pghistory
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-import pghistory
 
 def audited():
     """Fresh trackers per model: pghistory's tracker objects keep state and must not be shared."""

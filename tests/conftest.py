@@ -23,6 +23,20 @@ def _private_celery_queue():
     yield queue
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static(tmp_path_factory):
+    """Static files collected as in production (hashed names, served by WhiteNoise), so pages render
+    and the live server serves CSS and htmx exactly as the deployed application does."""
+    from django.core.management import call_command
+    from django.test.utils import override_settings
+
+    override = override_settings(STATIC_ROOT=tmp_path_factory.mktemp("staticfiles"))
+    override.enable()
+    call_command("collectstatic", "--noinput", verbosity=0)
+    yield
+    override.disable()
+
+
 def load_trial(code: str) -> Trial:
     path = next(p for p in (Path(settings.BASE_DIR) / "protocols").glob("*.toml") if read_protocol(p).code == code)
     trial, _ = protocol_load(definition=read_protocol(path))

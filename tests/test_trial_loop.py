@@ -80,7 +80,7 @@ def test_coordinator_to_sponsor(people, login, bat6005, site_a):
 
     # The investigator sees it, and approves it by re-entering the password.
     client = login(people["investigator"])
-    assert f"cohort 1".encode() in client.get(reverse("home")).content
+    assert b"cohort 1" in client.get(reverse("home")).content
     page = client.get(reverse("escalation:decision", args=[decision.pk]))
     assert b"sign-form" in page.content
     wrong = client.post(reverse("escalation:decision", args=[decision.pk]),

@@ -6,10 +6,9 @@ the rows here are that file's current state. A new protocol is a new file, not n
 
 from __future__ import annotations
 
+import pghistory
 from django.conf import settings
 from django.db import models
-
-import pghistory
 
 
 class Site(models.Model):

@@ -50,7 +50,7 @@ def _need(table: dict, key: str, kind: type | tuple[type, ...], where: str) -> A
     return value
 
 
-def _check(data: dict[str, Any]) -> None:  # noqa: C901 - one flat list of field checks
+def _check(data: dict[str, Any]) -> None:
     if data.get("schema") != 1:
         raise ProtocolFileError(f"schema: expected 1, got {data.get('schema')!r}")
     code = _need(data, "code", str, "protocol")

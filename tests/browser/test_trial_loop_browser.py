@@ -1,0 +1,143 @@
+"""The whole trial loop once more in headless Chromium (issue 2, point 8), with a real Celery
+worker on Redis recording the recommendation, and a screenshot of every page."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
+
+from escalation.models import Cohort, EscalationDecision
+from tests.factories import PASSWORD
+from trialsite.celery import app as celery_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def log_in(page, username):
+    page.context.clear_cookies()
+    page.goto("/")
+    assert "/login/" in page.url
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
+    expect_text = page.locator("body")
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        # Anonymous: only the login page.
+        page.goto("/trials/BAT6005/")
+        assert "/login/" in page.url
+        shot(page, "login")
+
+        # Coordinator: enrol, with one bad try first.
+        log_in(page, "coordinator")
+        shot(page, "coordinator-home")
+        page.click("text=Open >> nth=0")
+        page.wait_for_url("**/trials/BAT6005/")
+        assert "Cohort 1" in expect_text.inner_text()
+        shot(page, "trial")
+        page.click("text=Enrol a subject")
+        page.fill("#id_initials", "A1")
+        page.fill("#id_date_of_birth", "1961-03-04")
+        page.select_option("#id_sex", "F")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#id_initials-error")
+        assert "Enter 2 to 4 letters" in page.inner_text("#id_initials-error")
+        assert page.input_value("#id_initials") == "A1"
+        assert page.input_value("#id_date_of_birth") == "1961-03-04"
+        shot(page, "enrol-error")
+        page.fill("#id_initials", "ABC")
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/subjects/\d+/$"))
+        assert "BAT6005-SITE-A-001" in page.inner_text("h1")
+        shot(page, "subject-enrolled")
+
+        # First dose 22 days ago: the DLT window has closed.
+        first_dose = timezone.localtime() - timedelta(days=22)
+        page.click("text=Record a dose")
+        page.fill("#id_administered_at", first_dose.strftime("%Y-%m-%dT%H:%M"))
+        shot(page, "dose-form")
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/subjects/\d+/$"))
+        assert "C1D1" in page.inner_text("#doses")
+        assert "C2D1" in page.inner_text("#visits")
+
+        # An adverse event adjudicated as a DLT.
+        page.click("text=Record an adverse event")
+        page.fill("#id_term", "Pneumonitis")
+        page.select_option("#id_grade", "3")
+        page.fill("#id_onset_date", (first_dose + timedelta(days=9)).date().isoformat())
+        page.select_option("#id_attribution", "probable")
+        page.check("#id_is_dlt")
+        shot(page, "ae-form")
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/subjects/\d+/$"))
+        assert "DLT" in page.inner_text("#adverse-events")
+        shot(page, "subject-with-dlt")
+
+        # The worker, triggered after commit, records the recommendation.
+        # The dose alone (window closed, no toxicity yet entered) already led to a recommendation
+        # to escalate; the DLT entered afterwards invalidates it and a new one is made.
+        pending = EscalationDecision.objects.filter(status="pending", outcomes="1T")
+        deadline = time.monotonic() + 30
+        while not pending.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        decision = pending.get()
+        assert EscalationDecision.objects.filter(status="invalidated").count() == 1
+
+        # A coordinator sees no signing form.
+        page.goto(f"/escalation/decisions/{decision.pk}/")
+        assert page.locator("#sign-form").count() == 0
+
+        # The investigator signs: wrong password first, then the right one.
+        log_in(page, "investigator")
+        assert "Decisions awaiting your signature" in page.inner_text("main")
+        shot(page, "investigator-home")
+        page.click(f"a[href='/escalation/decisions/{decision.pk}/']")
+        assert "Continue: 2 subject(s) at 10 mg" in page.inner_text(".recommendation")
+        shot(page, "decision-pending")
+        page.check("input[value=approved]")
+        page.fill("#id_password", "wrong-password")
+        page.click("#sign-form button[type=submit]")
+        page.wait_for_selector("#id_password-error")
+        assert "The password is not correct." in page.inner_text("#id_password-error")
+        shot(page, "decision-wrong-password")
+        page.check("input[value=approved]")
+        page.fill("#id_password", PASSWORD)
+        page.fill("#id_comment", "Discussed with the sponsor on the phone.")
+        page.click("#sign-form button[type=submit]")
+        page.wait_for_selector(".signature")
+        signature = page.inner_text(".signature")
+        assert people["investigator"].get_full_name() in signature
+        assert "I approve this dose-escalation decision" in signature
+        assert re.search(r"Signed \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", signature)
+        assert "Approved" in page.inner_text("h1")
+        shot(page, "decision-signed")
+
+        # The next cohort is open at the approved dose.
+        cohort = Cohort.objects.get(status="open")
+        assert (cohort.number, cohort.dose_level.label) == (2, "10 mg")
+        log_in(page, "coordinator")
+        page.goto("/trials/BAT6005/")
+        assert "Cohort 2 at 10 mg" in page.inner_text("main")
+        shot(page, "trial-next-cohort")
+
+        # The sponsor's dashboard: counts and the decision, no subject identifiers.
+        log_in(page, "sponsor")
+        page.click("text=Cohort dashboard")
+        page.wait_for_url("**/dashboard/")
+        first_row = page.locator("#levels tbody tr").first.inner_text().split("\t")
+        assert [cell.strip() for cell in first_row] == ["10 mg", "1", "1", "1"]
+        assert "Approved" in page.inner_text("#decisions")
+        body = page.inner_text("body")
+        assert "BAT6005-SITE-A-001" not in body and "ABC" not in body
+        shot(page, "sponsor-dashboard")
+
+    assert page.problems == [], "\n".join(page.problems)

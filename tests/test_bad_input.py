@@ -1,0 +1,151 @@
+"""Bad input on every form: a field-level message, what was typed kept, nothing half-saved."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from subjects.models import AdverseEvent, DoseAdministration, Subject
+from subjects.services import dose_record, subject_enrol
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def subject(people, bat6005, site_a):
+    return subject_enrol(trial=bat6005, site=site_a, user=people["coordinator"], initials="ABC",
+                         date_of_birth=date(1960, 1, 1), sex="F")
+
+
+def test_enrol_rejects_bad_fields_and_keeps_input(login, people, bat6005, site_a):
+    client = login(people["coordinator"])
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
+                           {"site": site_a.pk, "initials": "A1", "date_of_birth": tomorrow, "sex": "X"})
+    assert response.status_code == 422
+    errors = response.context["form"].errors
+    assert "2 to 4 letters" in errors["initials"][0]
+    assert "sex" in errors
+    html = response.content.decode()
+    assert 'value="A1"' in html and f'value="{tomorrow}"' in html
+    assert Subject.objects.count() == 0
+
+
+def test_enrol_future_birth_date_named(login, people, bat6005, site_a):
+    client = login(people["coordinator"])
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
+                           {"site": site_a.pk, "initials": "AB", "date_of_birth": tomorrow, "sex": "F"})
+    assert response.status_code == 422
+    assert response.context["form"].errors["date_of_birth"] == ["The date of birth must be in the past."]
+    assert Subject.objects.count() == 0
+
+
+def test_enrol_into_a_full_cohort_is_refused(login, people, bat6005, site_a, subject):
+    client = login(people["coordinator"])
+    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
+                           {"site": site_a.pk, "initials": "DEF", "date_of_birth": "1966-06-06", "sex": "M"})
+    assert response.status_code == 422
+    assert "No cohort is open" in response.context["form"].non_field_errors()[0]
+    assert Subject.objects.count() == 1
+
+
+def test_htmx_submission_returns_only_the_form(login, people, bat6005, site_a):
+    client = login(people["coordinator"])
+    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
+                           {"site": site_a.pk, "initials": "", "date_of_birth": "", "sex": "F"},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert html.lstrip().startswith("<form") and "<html" not in html
+    assert "This field is required." in html
+
+
+def test_dose_change_refused_in_bat6005(login, people, bat6005, subject):
+    client = login(people["coordinator"])
+    when = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(reverse("subjects:dose_new", args=[subject.pk]),
+                           {"drug": bat6005.drugs.get().pk, "cycle": 1, "day": 1, "administered_at": when,
+                            "dose": "8"})
+    assert response.status_code == 422
+    assert "allows no dose change" in response.context["form"].errors["dose"][0]
+    assert 'value="8"' in response.content.decode()
+    assert DoseAdministration.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [("administered_at", "not a date", "Enter a valid date/time."),
+     ("cycle", "0", "Ensure this value is greater than or equal to 1."),
+     ("dose", "-1", "Ensure this value is greater than or equal to 0."),
+     ("day", "2", "given on cycle days [1], not day 2")],
+)
+def test_dose_form_names_the_field(login, people, bat6005, subject, field, value, message):
+    client = login(people["coordinator"])
+    data = {"drug": bat6005.drugs.get().pk, "cycle": 1, "day": 1, "dose": "10",
+            "administered_at": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}
+    data[field] = value
+    response = client.post(reverse("subjects:dose_new", args=[subject.pk]), data)
+    assert response.status_code == 422
+    assert any(message in e for e in response.context["form"].errors[field])
+    assert DoseAdministration.objects.count() == 0
+
+
+def test_future_dose_refused(login, people, bat6005, subject):
+    client = login(people["coordinator"])
+    response = client.post(reverse("subjects:dose_new", args=[subject.pk]),
+                           {"drug": bat6005.drugs.get().pk, "cycle": 1, "day": 1, "dose": "10",
+                            "administered_at": (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")})
+    assert response.context["form"].errors["administered_at"] == ["A dose cannot be recorded in the future."]
+
+
+def test_adverse_event_form_errors(login, people, bat6005, subject):
+    client = login(people["coordinator"])
+    url = reverse("subjects:ae_new", args=[subject.pk])
+    response = client.post(url, {"term": "Fatigue", "grade": "7", "onset_date": "2026-03-10",
+                                 "resolution_date": "2026-03-01", "attribution": "possible"})
+    assert response.status_code == 422
+    errors = response.context["form"].errors
+    assert "grade" in errors
+    assert errors["resolution_date"] == ["The resolution date cannot be before the onset date."]
+    assert 'value="Fatigue"' in response.content.decode()
+    # A DLT needs a dose in the DLT window.
+    response = client.post(url, {"term": "Fatigue", "grade": "3", "onset_date": "2026-03-10",
+                                 "attribution": "possible", "is_dlt": "on"})
+    assert "no dose is recorded" in response.context["form"].errors["is_dlt"][0]
+    assert AdverseEvent.objects.count() == 0
+
+
+def test_dlt_outside_the_window_refused(login, people, bat6005, subject):
+    dosed = timezone.now() - timedelta(days=40)
+    dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed, dose=10,
+                user=people["coordinator"])
+    client = login(people["coordinator"])
+    response = client.post(reverse("subjects:ae_new", args=[subject.pk]),
+                           {"term": "Rash", "grade": "3", "onset_date": (dosed + timedelta(days=30)).date().isoformat(),
+                            "attribution": "probable", "is_dlt": "on"})
+    assert response.status_code == 422
+    assert "DLT window" in response.context["form"].errors["is_dlt"][0]
+    assert AdverseEvent.objects.count() == 0
+
+
+def test_sign_form_requires_password_and_reason(login, people, bat6005, subject):
+    from escalation.services import decision_recommend
+
+    dosed = timezone.now() - timedelta(days=22)
+    dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed, dose=10,
+                user=people["coordinator"])
+    decision = decision_recommend(trial=bat6005)
+    client = login(people["investigator"])
+    url = reverse("escalation:decision", args=[decision.pk])
+    response = client.post(url, {"meaning": "approved", "password": ""})
+    assert response.context["form"].errors["password"] == ["This field is required."]
+    response = client.post(url, {"meaning": "rejected", "password": "correct-horse-battery"})
+    assert response.context["form"].errors["comment"] == ["Say why the decision is rejected."]
+    response = client.post(url, {"meaning": "maybe", "password": "correct-horse-battery"})
+    assert "meaning" in response.context["form"].errors
+    decision.refresh_from_db()
+    assert decision.status == "pending" and not decision.signatures.exists()

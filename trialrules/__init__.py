@@ -1,0 +1,1 @@
+"""Pure-Python trial rules (no Django): dose-escalation decisions and related protocol logic."""
