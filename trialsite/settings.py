@@ -2,14 +2,12 @@
 
 ``DATABASE_URL`` and ``REDIS_URL`` name the PostgreSQL and Redis servers. When they are unset, a real
 PostgreSQL and Redis are started from PyPI wheels (see ``trialsite.embedded``): one engine
-everywhere, never SQLite. ``DEBUG`` is off unless ``DJANGO_DEBUG=1``; without debug a
-``DJANGO_SECRET_KEY`` is required, except for the embedded demo set-up which makes and keeps one.
+everywhere, never SQLite. ``DEBUG`` is off unless ``DJANGO_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import environ
@@ -23,20 +21,9 @@ env = environ.Env()
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
 
-def _secret_key() -> str:
-    if key := os.environ.get("DJANGO_SECRET_KEY"):
-        return key
-    if DEBUG or not os.environ.get("DATABASE_URL"):
-        # Development or the embedded demo: a per-checkout key, kept so sessions survive restarts.
-        path = embedded.data_dir() / "secret_key"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(50))
-            path.chmod(0o600)
-        return path.read_text().strip()
-    raise RuntimeError("DJANGO_SECRET_KEY must be set when DEBUG is off and DATABASE_URL names a server")
-
-
-SECRET_KEY = _secret_key()
+# A deployment sets DJANGO_SECRET_KEY; without it, a per-checkout key is made once and kept in the
+# data directory (mode 600), so every process of one installation signs sessions alike.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or embedded.secret_key()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
