@@ -1,18 +1,67 @@
 from django import forms
 
-from escalation.models import Signature
+from escalation.models import EscalationDecision, Signature
 
 
 class SignForm(forms.Form):
-    meaning = forms.ChoiceField(
-        choices=[(Signature.Meaning.APPROVED, Signature.Meaning.APPROVED.label),
-                 (Signature.Meaning.REJECTED, Signature.Meaning.REJECTED.label)],
-        widget=forms.RadioSelect,
-        label="Meaning of this signature",
+    """Sign a decision. Investigators approve or reject (and may decide otherwise, justified);
+    sponsors, where the protocol asks for it, concur or decline."""
+
+    meaning = forms.ChoiceField(widget=forms.RadioSelect, label="Meaning of this signature")
+    next_dose_level = forms.ModelChoiceField(
+        queryset=None, required=False, label="Decide otherwise: dose level for the next subjects",
+        help_text="Leave empty to approve the recommendation as it stands.",
     )
-    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                              help_text="Required when rejecting.")
+    add_subjects = forms.IntegerField(required=False, min_value=1, max_value=12, label="Number of subjects")
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False,
+        help_text="Required when your decision differs from the recommendation.",
+    )
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                              help_text="Required when you do not approve.")
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Re-enter your password to sign (21 CFR 11.200).",
     )
+
+    def __init__(self, *args, decision: EscalationDecision, as_sponsor: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if as_sponsor:
+            choices = [Signature.Meaning.CONCURRED, Signature.Meaning.DECLINED]
+            for name in ("next_dose_level", "add_subjects", "justification"):
+                del self.fields[name]
+        else:
+            choices = [Signature.Meaning.APPROVED, Signature.Meaning.REJECTED]
+            self.fields["next_dose_level"].queryset = decision.trial.dose_levels.all()
+        self.fields["meaning"].choices = [(m.value, m.label) for m in choices]
+
+
+class IntermediateLevelForm(forms.Form):
+    """A new dose level between two adjacent ones (BAT6005: between the stopping level and the one
+    below it), with one dose per drug of the regimen."""
+
+    lower = forms.ModelChoiceField(queryset=None, label="Between this level…")
+    upper = forms.ModelChoiceField(queryset=None, label="…and this level")
+    label = forms.CharField(max_length=100, help_text="e.g. 450 mg")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), min_length=10,
+                             help_text="Why the level is added (kept in the audit history).")
+
+    def __init__(self, *args, trial, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lower"].queryset = self.fields["upper"].queryset = trial.dose_levels.all()
+        self.drug_fields = []
+        for drug in trial.drugs.all():
+            name = f"dose_{drug.pk}"
+            unit = drug.unit + ("/kg" if drug.basis == drug.Basis.PER_KG else "")
+            self.fields[name] = forms.DecimalField(min_value=0, max_digits=9, decimal_places=3,
+                                                   label=f"{drug.name} dose ({unit})")
+            self.drug_fields.append((name, drug))
+
+    def clean(self):
+        data = super().clean()
+        doses = {drug.name: data.pop(name) for name, drug in self.drug_fields if data.get(name) is not None}
+        if len(doses) == len(self.drug_fields):
+            data["doses"] = doses
+        for name, _drug in self.drug_fields:
+            data.pop(name, None)
+        return data

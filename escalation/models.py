@@ -52,6 +52,7 @@ class EscalationDecision(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting signature"
+        CONCURRENCE = "concurrence", "Awaiting sponsor concurrence"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         INVALIDATED = "invalidated", "Invalidated: data changed"
@@ -75,21 +76,53 @@ class EscalationDecision(models.Model):
     data = models.JSONField()
     data_sha256 = models.CharField(max_length=64)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # What the investigator decided, when it differs from the recommendation, and why.
+    decided_next_dose_level = models.ForeignKey(
+        "trials.DoseLevel", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_add_subjects = models.PositiveSmallIntegerField(null=True, blank=True)
+    justification = models.TextField(blank=True)
+    invalidated_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["cohort"], condition=models.Q(status="pending"), name="decision_one_pending_per_cohort"
+                fields=["cohort"], condition=models.Q(status__in=["pending", "concurrence"]),
+                name="decision_one_open_per_cohort",
             ),
             models.CheckConstraint(
                 condition=models.Q(continue_trial=False) | models.Q(next_dose_level__isnull=False),
                 name="decision_continue_needs_level",
             ),
+            models.CheckConstraint(
+                condition=models.Q(decided_next_dose_level__isnull=True, decided_add_subjects__isnull=True)
+                | models.Q(decided_next_dose_level__isnull=False, decided_add_subjects__gte=1)
+                & ~models.Q(justification=""),
+                name="decision_override_is_complete_and_justified",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.trial.code} decision #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def overridden(self) -> bool:
+        return self.decided_next_dose_level_id is not None
+
+    @property
+    def effective_next_dose_level(self):
+        return self.decided_next_dose_level if self.overridden else self.next_dose_level
+
+    @property
+    def effective_add_subjects(self) -> int:
+        return self.decided_add_subjects if self.overridden else self.add_subjects
+
+    @property
+    def decided_summary(self) -> str:
+        if not self.overridden:
+            return self.summary
+        return f"Continue: {self.decided_add_subjects} subject(s) at {self.decided_next_dose_level.label}"
 
     @property
     def summary(self) -> str:
@@ -111,6 +144,7 @@ class Signature(models.Model):
         APPROVED = "approved", "I approve this dose-escalation decision"
         REJECTED = "rejected", "I reject this dose-escalation decision"
         CONCURRED = "concurred", "I concur with this dose-escalation decision (sponsor)"
+        DECLINED = "declined", "I do not concur with this dose-escalation decision (sponsor)"
 
     decision = models.ForeignKey(EscalationDecision, on_delete=models.PROTECT, related_name="signatures")
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db.models import Count
@@ -12,19 +12,14 @@ from django.db.models import Count
 from escalation.models import Cohort, EscalationDecision
 from subjects.models import Subject
 from trialrules.escalation import Design, Outcome
+from trialrules.protocol_design import design_from_protocol
 from trials.models import DoseLevel, Trial
 
 
 def engine_design(trial: Trial, n_levels: int) -> Design:
-    params = trial.design_parameters
-    return Design(
-        n_levels=n_levels,
-        titration_levels=params.get("titration_levels", 0) if trial.design == Trial.Design.TITRATION_3PLUS3 else 0,
-        titration_expand=params.get("titration_expand", 2),
-        cohort_size=params.get("cohort_size", 3),
-        allow_deescalate=params.get("allow_deescalate", False),
-        six_to_declare=params.get("six_to_declare", False),
-    )
+    """The trial's design, as its protocol file declares it (the same mapping the command line uses),
+    over the trial's current number of levels (intermediate levels included)."""
+    return replace(design_from_protocol(trial.definition), n_levels=n_levels)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ Each function is atomic, audited through pghistory (triggers) and enqueues its s
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,9 +15,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision, Signature
-from escalation.selectors import current_cohort, engine_design, escalation_evidence
+from escalation.selectors import DERIVED, Evidence, current_cohort, engine_design, escalation_evidence
 from trialrules.escalation import format_outcomes, recommend
-from trials.models import Membership, Role, Trial
+from trials.access import roles_in
+from trials.models import DoseLevel, Role, Trial
 
 
 def cohort_open_first(*, trial: Trial) -> Cohort | None:
@@ -43,20 +45,26 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
             return None
         cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
         evidence = escalation_evidence(trial, now=now)
+        invalidated = decisions_check_approved(trial=trial, evidence=evidence, now=now)
+        if invalidated and cohort.status == Cohort.Status.OPEN:
+            # The decision that opened this cohort no longer stands: no enrolment until a new one.
+            cohort.status = Cohort.Status.FULL
+            cohort.save(update_fields=["status"])
         if cohort.decisions.filter(data_sha256=evidence.sha256).exclude(
             status=EscalationDecision.Status.INVALIDATED
         ).exists():
             return None  # pending, or already decided (e.g. rejected), on exactly these data
-        stale = cohort.decisions.filter(status=EscalationDecision.Status.PENDING).update(
-            status=EscalationDecision.Status.INVALIDATED, decided_at=now
-        )
+        stale = cohort.decisions.filter(
+            status__in=[EscalationDecision.Status.PENDING, EscalationDecision.Status.CONCURRENCE]
+        ).update(status=EscalationDecision.Status.INVALIDATED, decided_at=now,
+                 invalidated_reason="The trial data changed before the decision took effect.")
         labels = [level.label for level in evidence.levels]
         result = recommend(
             engine_design(trial, len(evidence.levels)), evidence.outcomes, evidence.pending, labels=labels
         )
         filling = cohort.subjects.count() < cohort.capacity
         keep_filling = result.continue_trial and result.next_dose_level == evidence.level_number(cohort.dose_level)
-        if result.waiting or (filling and keep_filling):
+        if result.waiting or (filling and keep_filling and not invalidated):
             if stale and filling:
                 cohort.status = Cohort.Status.OPEN  # the invalidated decision had closed enrolment
                 cohort.save(update_fields=["status"])
@@ -90,78 +98,192 @@ def _notify_investigators(decision_pk: int) -> None:
 
 def decision_sign(
     *, decision: EscalationDecision, user, password: str, meaning: str, comment: str = "",
+    next_dose_level: DoseLevel | None = None, add_subjects: int | None = None, justification: str = "",
     now: datetime | None = None,
 ) -> Signature:
-    """An investigator approves or rejects a pending decision by re-entering the password.
+    """Sign a decision by re-entering the password (21 CFR 11.200: both components each time).
 
-    The signature repeats the hash of the data the decision was made on; if the live data no
-    longer hash the same, the decision is invalidated instead and a new one must be recommended.
-    Approval opens the next cohort at the decided level.
+    An investigator approves or rejects a pending decision. Approving something other than the
+    recommendation (another level or number of subjects) needs a written justification. Where the
+    protocol requires it, the sponsor's concurrence is a second signature before the decision takes
+    effect. Every signature repeats the hash of the data the decision was made on; if the live data
+    no longer hash the same, the decision is invalidated instead and a new one is recommended.
+    Taking effect opens the next cohort at the decided level.
     """
     now = now or timezone.now()
-    if meaning not in (Signature.Meaning.APPROVED, Signature.Meaning.REJECTED):
-        raise ValidationError({"meaning": "Choose approve or reject."})
-    if not Membership.objects.filter(user=user, trial=decision.trial, role=Role.INVESTIGATOR).exists():
-        raise PermissionDenied("Only an investigator of this trial can sign an escalation decision.")
+    roles = roles_in(user, decision.trial)
+    if meaning in (Signature.Meaning.APPROVED, Signature.Meaning.REJECTED):
+        role, needed_status = Role.INVESTIGATOR, EscalationDecision.Status.PENDING
+    elif meaning in (Signature.Meaning.CONCURRED, Signature.Meaning.DECLINED):
+        role, needed_status = Role.SPONSOR, EscalationDecision.Status.CONCURRENCE
+    else:
+        raise ValidationError({"meaning": "Choose what your signature means."})
+    if role not in roles:
+        raise PermissionDenied(f"Only a {Role(role).label.lower()} of this trial can sign with this meaning.")
     if authenticate(username=user.get_username(), password=password) is None:
         raise ValidationError({"password": "The password is not correct."})
-    if meaning == Signature.Meaning.REJECTED and not comment.strip():
-        raise ValidationError({"comment": "Say why the decision is rejected."})
+    if meaning in (Signature.Meaning.REJECTED, Signature.Meaning.DECLINED) and not comment.strip():
+        raise ValidationError({"comment": "Say why you do not approve this decision."})
+    override = _override(decision, meaning, next_dose_level, add_subjects, justification)
     with transaction.atomic():
         decision = EscalationDecision.objects.select_for_update().get(pk=decision.pk)
-        if decision.status != EscalationDecision.Status.PENDING:
-            raise ValidationError(f"This decision is {decision.get_status_display().lower()}; it cannot be signed.")
+        if decision.status != needed_status:
+            raise ValidationError(
+                f"This decision is {decision.get_status_display().lower()}: it cannot be signed as "
+                f"“{Signature.Meaning(meaning).label}”."
+            )
         live = escalation_evidence(decision.trial, now=now)
-        decision.decided_at = now
-        if live.sha256 != decision.data_sha256:
-            # Committed, then reported: the invalidation must survive the error below.
-            decision.status = EscalationDecision.Status.INVALIDATED
-            decision.save(update_fields=["status", "decided_at"])
-            trial_id = decision.trial_id
-            transaction.on_commit(lambda: _review_later(trial_id))
-        else:
-            return _apply_signature(decision=decision, user=user, meaning=meaning, comment=comment)
+        if live.sha256 == decision.data_sha256:
+            return _apply_signature(decision=decision, user=user, role=role, meaning=meaning,
+                                    comment=comment, override=override, now=now)
+        # Committed, then reported: the invalidation must survive the error below.
+        _invalidate(decision, now=now, reason="The trial data changed before the decision was signed.")
     raise ValidationError(
         "The trial data changed after this decision was recommended, so it has been invalidated; "
         "a new recommendation will be made from the current data."
     )
 
 
-def _apply_signature(*, decision: EscalationDecision, user, meaning: str, comment: str) -> Signature:
+def _override(decision, meaning, level, add, justification) -> tuple[DoseLevel, int, str] | None:
+    """The investigator's decision when it differs from the recommendation, checked."""
+    if meaning != Signature.Meaning.APPROVED or (level is None and add is None):
+        return None
+    errors = {}
+    if level is None:
+        errors["next_dose_level"] = "Choose the dose level for the next subjects."
+    elif level.trial_id != decision.trial_id:
+        errors["next_dose_level"] = "That dose level belongs to another trial."
+    if add is None or add < 1:
+        errors["add_subjects"] = "Give how many subjects join (at least 1)."
+    if errors:
+        raise ValidationError(errors)
+    if decision.continue_trial and level == decision.next_dose_level and add == decision.add_subjects:
+        return None  # the same as recommended
+    if len(justification.strip()) < 10:
+        raise ValidationError({"justification": "A decision that differs from the recommendation needs a written "
+                                                "justification (at least 10 characters)."})
+    return level, add, justification.strip()
+
+
+def _apply_signature(*, decision, user, role, meaning, comment, override, now) -> Signature:
     signature = Signature.objects.create(
         decision=decision,
         signer=user,
         printed_name=user.get_full_name() or user.get_username(),
-        role=Role.INVESTIGATOR,
+        role=role,
         meaning=meaning,
         comment=comment.strip(),
         data_sha256=decision.data_sha256,
     )
-    if meaning == Signature.Meaning.REJECTED:
+    decision.decided_at = now
+    if meaning in (Signature.Meaning.REJECTED, Signature.Meaning.DECLINED):
         decision.status = EscalationDecision.Status.REJECTED
-        decision.save(update_fields=["status", "decided_at"])
+        decision.save()
+        return signature
+    if override is not None:
+        decision.decided_next_dose_level, decision.decided_add_subjects, decision.justification = override
+    if meaning == Signature.Meaning.APPROVED and decision.trial.requires_sponsor_concurrence:
+        decision.status = EscalationDecision.Status.CONCURRENCE
+        decision.save()
+        transaction.on_commit(lambda: _notify_sponsors(decision.pk))
         return signature
     decision.status = EscalationDecision.Status.APPROVED
-    decision.save(update_fields=["status", "decided_at"])
+    decision.save()
+    _take_effect(decision)
+    return signature
+
+
+def _take_effect(decision: EscalationDecision) -> None:
     cohort = decision.cohort
     cohort.status = Cohort.Status.DECIDED
     cohort.save(update_fields=["status"])
-    if decision.continue_trial and decision.add_subjects > 0:
+    level, add = decision.effective_next_dose_level, decision.effective_add_subjects
+    if (decision.continue_trial or decision.overridden) and add > 0:
         try:
             with transaction.atomic():
-                Cohort.objects.create(
-                    trial=decision.trial,
-                    number=cohort.number + 1,
-                    dose_level=decision.next_dose_level,
-                    capacity=decision.add_subjects,
-                    opened_by=decision,
-                )
+                Cohort.objects.create(trial=decision.trial, number=cohort.number + 1, dose_level=level,
+                                      capacity=add, opened_by=decision)
         except IntegrityError as exc:
             raise ValidationError("Another cohort is already open for this trial.") from exc
-    return signature
+
+
+def _invalidate(decision: EscalationDecision, *, now: datetime, reason: str) -> None:
+    decision.status = EscalationDecision.Status.INVALIDATED
+    decision.invalidated_reason = reason
+    decision.decided_at = decision.decided_at or now
+    decision.save()
+    trial_id = decision.trial_id
+    transaction.on_commit(lambda: _review_later(trial_id))
+
+
+def _recorded(facts: dict) -> dict:
+    """A subject's recorded facts, without what time derives from them or the level's number
+    (an intermediate level renumbers levels without changing any subject's data)."""
+    return {k: v for k, v in facts.items() if k not in (*DERIVED, "level")}
+
+
+def decisions_check_approved(*, trial: Trial, evidence: Evidence, now: datetime) -> list[EscalationDecision]:
+    """Approved decisions whose subjects' data changed since: their signatures no longer cover the
+    data, so they are invalidated and a new decision is asked for."""
+    live = {f["subject"]: _recorded(f) for f in evidence.facts["subjects"]}
+    changed = []
+    for decision in trial.decisions.filter(status=EscalationDecision.Status.APPROVED).order_by("created_at"):
+        then = {f["subject"]: _recorded(f) for f in decision.data["evidence"]["subjects"]}
+        differs = sorted(code for code, facts in then.items() if live.get(code) != facts)
+        if differs:
+            _invalidate(decision, now=now, reason=(
+                f"Data of {', '.join(differs)} changed after the decision was approved; its signatures no "
+                "longer cover the data. A new decision is needed."))
+            changed.append(decision)
+    return changed
+
+
+def _notify_sponsors(decision_pk: int) -> None:
+    from escalation.tasks import notify_decision_pending
+
+    notify_decision_pending.delay(decision_pk, role=Role.SPONSOR)
 
 
 def _review_later(trial_id: int) -> None:
     from escalation.tasks import review_trial
 
     review_trial.delay(trial_id)
+
+
+def dose_level_add_intermediate(
+    *, trial: Trial, user, lower: DoseLevel, upper: DoseLevel, label: str, doses: dict, reason: str
+) -> DoseLevel:
+    """An investigator adds a level between two adjacent levels (audited, with the reason).
+
+    Its rank is the midpoint of the two; the engine numbers levels by rank, so pending decisions are
+    re-made on the new set of levels.
+    """
+    import pghistory
+
+    if Role.INVESTIGATOR not in roles_in(user, trial):
+        raise PermissionDenied("Only an investigator of this trial can add a dose level.")
+    if lower.trial_id != trial.pk or upper.trial_id != trial.pk:
+        raise ValidationError({"lower": "Choose two levels of this trial."})
+    if lower.rank >= upper.rank:
+        raise ValidationError({"upper": "Choose a level above the first one."})
+    if trial.dose_levels.filter(rank__gt=lower.rank, rank__lt=upper.rank).exists():
+        raise ValidationError({"upper": "The two levels must be adjacent: another level lies between them."})
+    for drug, amount in doses.items():
+        low, high = Decimal(lower.doses[drug]), Decimal(upper.doses[drug])
+        if not low <= amount <= high:
+            raise ValidationError({None: f"The {drug} dose must lie between {low.normalize():f} and "
+                                         f"{high.normalize():f}."})
+    if all(amount == Decimal(lower.doses[d]) for d, amount in doses.items()) or all(
+        amount == Decimal(upper.doses[d]) for d, amount in doses.items()
+    ):
+        raise ValidationError({None: "The new level must differ from both neighbouring levels."})
+    if trial.dose_levels.filter(label=label.strip()).exists():
+        raise ValidationError({"label": "A dose level with this label exists already."})
+    with transaction.atomic(), pghistory.context(reason=reason.strip()):
+        level = DoseLevel.objects.create(
+            trial=trial, rank=(lower.rank + upper.rank) / 2, label=label.strip(),
+            doses={drug: format(amount.normalize(), "f") for drug, amount in doses.items()},
+            titration=False, intermediate=True,
+        )
+        transaction.on_commit(lambda: _review_later(trial.pk))
+    return level

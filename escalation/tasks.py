@@ -36,18 +36,20 @@ def review_trial(trial_id: int) -> int:
 
 
 @shared_task
-def notify_decision_pending(decision_pk: int) -> int:
+def notify_decision_pending(decision_pk: int, role: str = Role.INVESTIGATOR) -> int:
+    """E-mail the trial's investigators (or, for concurrence, its sponsors) that a decision waits."""
     decision = EscalationDecision.objects.select_related("trial").get(pk=decision_pk)
     emails = sorted(
         set(
-            Membership.objects.filter(trial=decision.trial, role=Role.INVESTIGATOR)
+            Membership.objects.filter(trial=decision.trial, role=role)
             .exclude(user__email="")
             .values_list("user__email", flat=True)
         )
     )
     if emails:
+        what = "concurrence" if role == Role.SPONSOR else "signature"
         send_mail(
-            subject=f"[{decision.trial.code}] Dose-escalation decision awaiting your signature",
+            subject=f"[{decision.trial.code}] Dose-escalation decision awaiting your {what}",
             message=(
                 f"The escalation service recommends: {decision.summary}.\n"
                 f"Rationale: {decision.rationale}\n\n"

@@ -1,4 +1,4 @@
-"""Escalation decisions: read them, and sign them (investigators)."""
+"""Escalation decisions: read them, sign them; add an intermediate dose level (investigators)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,36 @@ from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from escalation import services
-from escalation.forms import SignForm
+from escalation.forms import IntermediateLevelForm, SignForm
 from escalation.models import EscalationDecision
-from trials.access import access_decision, roles_in
+from trials.access import access_decision, access_trial, roles_in
 from trials.models import Role
 from trialsite.forms import add_service_errors
 from trialsite.views import render_form
 
 
+def _redirect(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+
+
 def decision_detail(request, pk: int):
     decision = access_decision(request.user, pk)
-    can_sign = (
-        Role.INVESTIGATOR in roles_in(request.user, decision.trial)
-        and decision.status == EscalationDecision.Status.PENDING
+    roles = roles_in(request.user, decision.trial)
+    as_sponsor = decision.status == EscalationDecision.Status.CONCURRENCE and Role.SPONSOR in roles
+    can_sign = as_sponsor or (
+        decision.status == EscalationDecision.Status.PENDING and Role.INVESTIGATOR in roles
     )
-    form = SignForm(request.POST or None)
+    form = SignForm(request.POST or None, decision=decision, as_sponsor=as_sponsor)
     if request.method == "POST":
         if not can_sign:
-            raise PermissionDenied("Only an investigator of this trial can sign a pending decision.")
+            raise PermissionDenied("Your role cannot sign this decision now.")
         if form.is_valid():
             try:
                 services.decision_sign(decision=decision, user=request.user, **form.cleaned_data)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                url = reverse("escalation:decision", args=[decision.pk])
-                return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+                return _redirect(request, reverse("escalation:decision", args=[decision.pk]))
         decision.refresh_from_db()
     context = {
         "decision": decision,
@@ -43,3 +47,17 @@ def decision_detail(request, pk: int):
         "subjects": decision.data.get("evidence", {}).get("subjects", []),
     }
     return render_form(request, "escalation/decision.html", context, status=422 if form.errors else 200)
+
+
+def intermediate_level_new(request, code: str):
+    trial = access_trial(request.user, code, roles=(Role.INVESTIGATOR,))
+    form = IntermediateLevelForm(request.POST or None, trial=trial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.dose_level_add_intermediate(trial=trial, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _redirect(request, reverse("trials:detail", args=[trial.code]))
+    return render_form(request, "escalation/intermediate_level.html", {"trial": trial, "form": form},
+                       status=422 if form.errors else 200)

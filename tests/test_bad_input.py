@@ -144,7 +144,7 @@ def test_sign_form_requires_password_and_reason(login, people, bat6005, subject)
     response = client.post(url, {"meaning": "approved", "password": ""})
     assert response.context["form"].errors["password"] == ["This field is required."]
     response = client.post(url, {"meaning": "rejected", "password": "correct-horse-battery"})
-    assert response.context["form"].errors["comment"] == ["Say why the decision is rejected."]
+    assert response.context["form"].errors["comment"] == ["Say why you do not approve this decision."]
     response = client.post(url, {"meaning": "maybe", "password": "correct-horse-battery"})
     assert "meaning" in response.context["form"].errors
     decision.refresh_from_db()

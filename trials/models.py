@@ -87,7 +87,7 @@ class DoseLevel(models.Model):
     """One dose level; ``rank`` orders levels, so an intermediate level can sit between two others."""
 
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="dose_levels")
-    rank = models.DecimalField(max_digits=6, decimal_places=2)
+    rank = models.DecimalField(max_digits=12, decimal_places=6)
     label = models.CharField(max_length=100)
     # Dose of each drug of the regimen at this level: {"BAT6005": "300"} (in the drug's unit).
     doses = models.JSONField(default=dict)
