@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from subjects.models import AdverseEvent, DoseAdministration, Subject
+from subjects.models import AdverseEvent, DoseAdministration, GateOverride, Subject
 
 
 @admin.register(Subject)
@@ -11,3 +11,13 @@ class SubjectAdmin(admin.ModelAdmin):
 
 admin.site.register(DoseAdministration)
 admin.site.register(AdverseEvent)
+
+
+@admin.register(GateOverride)
+class GateOverrideAdmin(admin.ModelAdmin):
+    list_display = ["subject", "gate", "overridden_by", "created_at"]
+    list_filter = ["gate"]
+    readonly_fields = ["subject", "gate", "reason", "overridden_by", "created_at"]
+
+    def has_add_permission(self, request):  # created by investigators through gate_override only
+        return False

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from subjects.models import AdverseEvent, DoseAdministration, Subject
+from subjects.models import AdverseEvent, DoseAdministration, GateOverride, Subject
 from trialsite.forms import DateInput, DateTimeInput
 
 
@@ -64,3 +64,14 @@ class AdverseEventForm(forms.ModelForm):
         if onset and resolved and resolved < onset:
             self.add_error("resolution_date", "The resolution date cannot be before the onset date.")
         return data
+
+
+class GateOverrideForm(forms.Form):
+    gate = forms.ChoiceField(choices=GateOverride.Gate.choices, label="Timing gate")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}), min_length=GateOverride.REASON_MIN_LENGTH,
+        strip=True, label="Reason for the override",
+        help_text="Why this subject's first dose may be given before the gate opens. It is recorded with "
+                  "your name and cannot be removed from the audit trail.",
+        error_messages={"min_length": "Say why the gate is overridden, in at least %(limit_value)d characters."},
+    )

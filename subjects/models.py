@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pghistory
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinLengthValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThanOrEqual
 
 
 def audited():
@@ -129,3 +131,32 @@ class AdverseEvent(models.Model):
     @property
     def related(self) -> bool:
         return self.attribution in self.RELATED
+
+
+@pghistory.track(*audited())
+class GateOverride(models.Model):
+    """An investigator's written decision to give one subject's first dose although a timing gate of
+    dose escalation (trialrules.gates) is closed. One per subject and gate."""
+
+    class Gate(models.TextChoices):
+        LEVEL = "level", "Level gate: the previous level's DLT windows"
+        STAGGER = "stagger", "Stagger gate: spacing between subjects at a level"
+
+    REASON_MIN_LENGTH = 10
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="gate_overrides")
+    gate = models.CharField(max_length=10, choices=Gate.choices)
+    reason = models.TextField(validators=[MinLengthValidator(REASON_MIN_LENGTH)])
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subject", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "gate"], name="gate_override_unique_per_gate"),
+            models.CheckConstraint(condition=GreaterThanOrEqual(Length("reason"), 10),
+                                   name="gate_override_reason_length"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.get_gate_display()} overridden by {self.overridden_by}"

@@ -3,20 +3,37 @@
 Each is atomic; the row changes are audited by pghistory triggers, with the acting user in the
 context (the HistoryMiddleware sets it for web requests). Side effects (the escalation review)
 are enqueued after commit.
+
+Timing gates (DOMAIN.md escalation rule 4; the rules themselves are in :mod:`trialrules.gates`)
+----------------------------------------------------------------------------------------------
+In an escalating trial the gates apply to a subject's *first dose* (the dose that becomes the
+earliest recorded for the subject, normally cycle 1 day 1), checked at its ``administered_at``, not
+at enrolment: screening and consent take days, so a subject may be enrolled into the open cohort
+while a gate is still closed, and the dose form says when the gate opens. A refused dose raises a
+ValidationError on ``administered_at`` whose message gives the opening time and cites the rule.
+
+An investigator of the subject's site may override a gate for that subject's first dose with a
+written reason (``gate_override``: an audited ``GateOverride`` row, one per subject and gate);
+``dose_record`` then accepts the dose if every gate that blocks it is overridden. First doses of a
+trial are serialised by locking the trial row, so two subjects cannot slip through one gate at once.
+A subject who left the study (``off_study_on``) no longer holds the level gate closed from the start
+of that day.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from escalation.models import Cohort
-from subjects.models import AdverseEvent, DoseAdministration, Subject
-from trials.models import Drug, Site, Trial
+from subjects.models import AdverseEvent, DoseAdministration, GateOverride, Subject
+from trialrules import gates
+from trials.models import Drug, Membership, Role, Site, Trial
 
 
 def _review_escalation_after_commit(trial: Trial) -> None:
@@ -86,12 +103,23 @@ def dose_record(
     if day not in drug.administration_days:
         raise ValidationError({"day": f"{drug.name} is given on cycle days {drug.administration_days}, not day {day}."})
     with transaction.atomic():
+        if _gated(subject):
+            # Serialise doses of the trial (trial row first, as enrolment does): the timing gates of
+            # a first dose read the other subjects' first doses.
+            Trial.objects.select_for_update().get(pk=subject.trial_id)
         subject = Subject.objects.select_for_update().get(pk=subject.pk)
         if DoseAdministration.objects.filter(subject=subject, drug=drug, cycle=cycle, day=day).exists():
             raise ValidationError({"cycle": f"Cycle {cycle} day {day} of {drug.name} is already recorded."})
         earlier = subject.doses.order_by("administered_at").first()
         if earlier is not None and administered_at < earlier.administered_at and cycle > 1:
             raise ValidationError({"administered_at": "This dose is dated before the subject's first dose."})
+        if _gated(subject) and (earlier is None or administered_at < earlier.administered_at):
+            result = first_dose_gate_status(subject, when=administered_at, overridden=True)
+            if not result.allowed:
+                raise ValidationError({"administered_at": (
+                    f"{result.message} An investigator may override the gate for this subject with a "
+                    "written reason."
+                )})
         administration = DoseAdministration(
             subject=subject, drug=drug, cycle=cycle, day=day, administered_at=administered_at,
             dose=dose, unit=drug.unit, recorded_by=user,
@@ -106,6 +134,86 @@ def dose_record(
         visits_plan_for_subject(subject=subject)
         _review_escalation_after_commit(subject.trial)
     return administration
+
+
+def _gated(subject: Subject) -> bool:
+    return subject.trial.escalates and subject.cohort_id is not None
+
+
+def _gate_parameters(trial: Trial) -> gates.GateParameters:
+    # The protocol's level_gate = "dlt_windows_closed" (the default); any other value switches the
+    # level gate off.
+    level_gate = trial.definition.get("escalation", {}).get("level_gate", "dlt_windows_closed")
+    return gates.GateParameters(
+        trial_code=trial.code,
+        stagger_first_days=trial.stagger_first_days,
+        stagger_next_hours=trial.stagger_next_hours,
+        dlt_window_days=trial.dlt_window_days if level_gate == "dlt_windows_closed" else 0,
+    )
+
+
+def first_dose_gate_status(subject: Subject, *, when: datetime | None = None,
+                           overridden: bool = False) -> gates.GateResult | None:
+    """The timing gates for ``subject``'s first dose at ``when`` (default: now); None when no gate applies
+    (not an escalating trial, or no cohort). With ``overridden``, gates this subject has an
+    investigator's override for are dropped."""
+    if not _gated(subject):
+        return None
+    when = timezone.localtime(when or timezone.now())
+    cohort = subject.cohort
+    level = cohort.dose_level
+    first_doses = (
+        Subject.objects.filter(trial_id=subject.trial_id).exclude(pk=subject.pk)
+        .annotate(first_dose=Min("doses__administered_at")).filter(first_dose__isnull=False)
+    )
+    level_doses = [
+        timezone.localtime(d) for d in first_doses.filter(
+            cohort__dose_level=level, cohort__number__lte=cohort.number,
+        ).values_list("first_dose", flat=True)
+    ]
+    previous_cohort = (
+        Cohort.objects.filter(trial_id=subject.trial_id, number__lt=cohort.number).exclude(dose_level=level)
+        .select_related("dose_level").order_by("-number").first()
+    )
+    previous_level, previous_label = [], None
+    if previous_cohort is not None:
+        previous_label = previous_cohort.dose_level.label
+        tz = timezone.get_current_timezone()
+        for first_dose, off_study_on in first_doses.filter(
+            cohort__dose_level=previous_cohort.dose_level, cohort__number__lt=cohort.number,
+        ).values_list("first_dose", "off_study_on"):
+            left_at = None if off_study_on is None else datetime.combine(off_study_on, time.min, tzinfo=tz)
+            previous_level.append(gates.WindowSubject(first_dose=timezone.localtime(first_dose), left_at=left_at))
+    result = gates.first_dose_gates(
+        _gate_parameters(subject.trial), when=when, level_doses=level_doses,
+        previous_level=previous_level, previous_level_label=previous_label,
+    )
+    if overridden:
+        result = result.without(set(subject.gate_overrides.values_list("gate", flat=True)))
+    return result
+
+
+def gate_override(*, subject: Subject, user, gate: str, reason: str) -> GateOverride:
+    """An investigator of the subject's site overrides one timing gate for the subject's first dose."""
+    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
+                                     role=Role.INVESTIGATOR).exists():
+        raise PermissionDenied("Only an investigator at the subject's site may override a timing gate.")
+    if not _gated(subject):
+        raise ValidationError("Timing gates apply only to subjects of a dose-escalation cohort.")
+    reason = (reason or "").strip()
+    if len(reason) < GateOverride.REASON_MIN_LENGTH:
+        raise ValidationError({"reason": f"Say why the gate is overridden, in at least "
+                                         f"{GateOverride.REASON_MIN_LENGTH} characters."})
+    with transaction.atomic():
+        subject = Subject.objects.select_for_update().get(pk=subject.pk)
+        if subject.doses.exists():
+            raise ValidationError("The subject has had a first dose: there is no gate left to override.")
+        if subject.gate_overrides.filter(gate=gate).exists():
+            raise ValidationError({"gate": "This gate is already overridden for this subject."})
+        override = GateOverride(subject=subject, gate=gate, reason=reason, overridden_by=user)
+        override.full_clean()
+        override.save()
+    return override
 
 
 def adverse_event_record(*, subject: Subject, user, **fields) -> AdverseEvent:
