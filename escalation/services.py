@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.selectors import DERIVED, Evidence, current_cohort, engine_design, escalation_evidence
+from outbox import enqueue
 from trialrules.escalation import format_outcomes, recommend
 from trials.access import roles_in
 from trials.models import DoseLevel, Role, Trial
@@ -86,14 +87,8 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
         # Enrolment into this cohort stops while the decision is taken.
         cohort.status = Cohort.Status.FULL
         cohort.save(update_fields=["status"])
-        transaction.on_commit(lambda: _notify_investigators(decision.pk))
+        enqueue("escalation.tasks.notify_decision_pending", decision.pk)
     return decision
-
-
-def _notify_investigators(decision_pk: int) -> None:
-    from escalation.tasks import notify_decision_pending
-
-    notify_decision_pending.delay(decision_pk)
 
 
 def decision_sign(
@@ -185,7 +180,7 @@ def _apply_signature(*, decision, user, role, meaning, comment, override, now) -
     if meaning == Signature.Meaning.APPROVED and decision.trial.requires_sponsor_concurrence:
         decision.status = EscalationDecision.Status.CONCURRENCE
         decision.save()
-        transaction.on_commit(lambda: _notify_sponsors(decision.pk))
+        enqueue("escalation.tasks.notify_decision_pending", decision.pk, role=Role.SPONSOR.value)
         return signature
     decision.status = EscalationDecision.Status.APPROVED
     decision.save()
@@ -213,7 +208,7 @@ def _invalidate(decision: EscalationDecision, *, now: datetime, reason: str) -> 
     decision.decided_at = decision.decided_at or now
     decision.save()
     trial_id = decision.trial_id
-    transaction.on_commit(lambda: _review_later(trial_id))
+    enqueue("escalation.tasks.review_trial", trial_id)
 
 
 def _recorded(facts: dict) -> dict:
@@ -236,18 +231,6 @@ def decisions_check_approved(*, trial: Trial, evidence: Evidence, now: datetime)
                 "longer cover the data. A new decision is needed."))
             changed.append(decision)
     return changed
-
-
-def _notify_sponsors(decision_pk: int) -> None:
-    from escalation.tasks import notify_decision_pending
-
-    notify_decision_pending.delay(decision_pk, role=Role.SPONSOR)
-
-
-def _review_later(trial_id: int) -> None:
-    from escalation.tasks import review_trial
-
-    review_trial.delay(trial_id)
 
 
 def dose_level_add_intermediate(
@@ -285,5 +268,5 @@ def dose_level_add_intermediate(
             doses={drug: format(amount.normalize(), "f") for drug, amount in doses.items()},
             titration=False, intermediate=True,
         )
-        transaction.on_commit(lambda: _review_later(trial.pk))
+        enqueue("escalation.tasks.review_trial", trial.pk)
     return level

@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from subjects.models import AdverseEvent, DoseAdministration, GateOverride, Subject
+from subjects.models import (
+    AdverseEvent,
+    Assessment,
+    ContinuationException,
+    CtcaeTerm,
+    DoseAdministration,
+    GateOverride,
+    Subject,
+)
 
 
 @admin.register(Subject)
@@ -11,6 +19,15 @@ class SubjectAdmin(admin.ModelAdmin):
 
 admin.site.register(DoseAdministration)
 admin.site.register(AdverseEvent)
+admin.site.register(Assessment)
+admin.site.register(ContinuationException)
+
+
+@admin.register(CtcaeTerm)
+class CtcaeTermAdmin(admin.ModelAdmin):
+    list_display = ["term", "soc", "meddra_code"]
+    list_filter = ["soc"]
+    search_fields = ["term"]
 
 
 @admin.register(GateOverride)

@@ -1,4 +1,4 @@
-"""Subjects, their doses and adverse events: the clinical record coordinators keep."""
+"""Subjects, their doses, pre-dose assessments and adverse events: the clinical record coordinators keep."""
 
 from __future__ import annotations
 
@@ -77,6 +77,13 @@ class DoseAdministration(models.Model):
     administered_at = models.DateTimeField()
     dose = models.DecimalField(max_digits=9, decimal_places=3, validators=[MinValueValidator(0)])
     unit = models.CharField(max_length=20)
+    # Per-kg drugs: the weight the dose was computed from, and the computed (planned) dose.
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True,
+                                    validators=[MinValueValidator(1)], verbose_name="weight used (kg)")
+    planned_dose = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
+    # A dose given outside the protocol's cycle window or without the pre-dose assessments is recorded
+    # only with a written reason (a protocol deviation).
+    deviation_reason = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -91,6 +98,35 @@ class DoseAdministration(models.Model):
         return f"{self.subject} C{self.cycle}D{self.day} {self.drug} {self.dose} {self.unit}"
 
 
+class CtcaeTerm(models.Model):
+    """A CTCAE v5.0 term with its grade definitions (NCI, public domain), loaded from
+    ``subjects/data/ctcae_v5.csv`` by a data migration. "-" in a grade means that grade does not exist."""
+
+    meddra_code = models.CharField(max_length=12)
+    soc = models.CharField(max_length=120, verbose_name="system organ class")
+    term = models.CharField(max_length=200, unique=True)
+    grade1 = models.TextField(blank=True)
+    grade2 = models.TextField(blank=True)
+    grade3 = models.TextField(blank=True)
+    grade4 = models.TextField(blank=True)
+    grade5 = models.TextField(blank=True)
+    definition = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["term"]
+        verbose_name = "CTCAE v5.0 term"
+
+    def __str__(self) -> str:
+        return self.term
+
+    def grade_text(self, grade: int) -> str:
+        text = getattr(self, f"grade{grade}", "") if 1 <= int(grade) <= 5 else ""
+        return "" if text.strip() in ("", "-") else text
+
+    def grades(self) -> list[int]:
+        return [g for g in range(1, 6) if self.grade_text(g)]
+
+
 @pghistory.track(*audited())
 class AdverseEvent(models.Model):
     class Attribution(models.TextChoices):
@@ -101,16 +137,59 @@ class AdverseEvent(models.Model):
         DEFINITE = "definite", "Definitely related"
 
     RELATED = (Attribution.POSSIBLE, Attribution.PROBABLE, Attribution.DEFINITE)
+    STRENGTH = [a.value for a in Attribution]
+
+    class SeriousCriterion(models.TextChoices):
+        DEATH = "death", "Results in death"
+        LIFE_THREATENING = "life_threatening", "Life-threatening"
+        HOSPITALISATION = "hospitalisation", "Requires or prolongs hospitalisation"
+        DISABILITY = "disability", "Persistent or significant disability/incapacity"
+        CONGENITAL = "congenital", "Congenital anomaly/birth defect"
+        IMPORTANT = "important", "Other important medical event"
+
+    class Action(models.TextChoices):
+        NONE = "none", "Dose not changed"
+        INTERRUPTED = "interrupted", "Drug interrupted"
+        REDUCED = "reduced", "Dose reduced"
+        WITHDRAWN = "withdrawn", "Drug withdrawn"
+        NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+    class Outcome(models.TextChoices):
+        RECOVERING = "recovering", "Recovering/resolving"
+        RECOVERED = "recovered", "Recovered/resolved"
+        SEQUELAE = "sequelae", "Recovered with sequelae"
+        NOT_RECOVERED = "not_recovered", "Not recovered/not resolved"
+        FATAL = "fatal", "Fatal"
+        UNKNOWN = "unknown", "Unknown"
+
+    class DltStatus(models.TextChoices):
+        NONE = "", "—"
+        PROPOSED = "proposed", "Proposed: awaiting the investigator"
+        CONFIRMED = "confirmed", "DLT (adjudicated)"
+        REJECTED = "rejected", "Not a DLT (adjudicated)"
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="adverse_events")
+    ctcae = models.ForeignKey(CtcaeTerm, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              verbose_name="CTCAE term")
     term = models.CharField(max_length=200, help_text="CTCAE v5.0 term")
     grade = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     onset_date = models.DateField()
     resolution_date = models.DateField(null=True, blank=True)
     serious = models.BooleanField(default=False)
+    serious_criteria = models.JSONField(default=list, blank=True)
+    # The strongest attribution to any drug of the regimen (what escalation reads), and per drug.
     attribution = models.CharField(max_length=10, choices=Attribution.choices)
-    # Investigator's adjudication: a DLT counts for dose escalation only inside the DLT window.
+    attributions = models.JSONField(default=dict, blank=True, help_text="Drug name -> attribution.")
+    immune_related = models.BooleanField(default=False, verbose_name="immune-related (irAE)")
+    action_taken = models.CharField(max_length=20, choices=Action.choices, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    # DLT: proposed by the rules, adjudicated by an investigator; only ``is_dlt`` counts for escalation.
+    dlt_status = models.CharField(max_length=10, choices=DltStatus.choices, blank=True, default="")
     is_dlt = models.BooleanField(default=False, verbose_name="DLT")
+    adjudicated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="+")
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
+    adjudication_comment = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -131,6 +210,67 @@ class AdverseEvent(models.Model):
     @property
     def related(self) -> bool:
         return self.attribution in self.RELATED
+
+    def _first_dose_date(self):
+        cached = getattr(self, "_first_dose_cache", None)
+        if cached is None:
+            first = self.subject.first_dose()
+            cached = self._first_dose_cache = (first.administered_at.date() if first else False)
+        return cached or None
+
+    @property
+    def teae(self) -> bool:
+        """Treatment-emergent: onset on or after the first dose."""
+        first = self._first_dose_date()
+        return first is not None and self.onset_date >= first
+
+    @property
+    def trae(self) -> bool:
+        """Treatment-related: treatment-emergent and related to at least one drug of the regimen."""
+        return self.teae and self.related
+
+    def grade_definition(self) -> str:
+        return self.ctcae.grade_text(self.grade) if self.ctcae_id else ""
+
+
+@pghistory.track(*audited())
+class Assessment(models.Model):
+    """A pre-dose assessment: vital signs (with the weight), laboratory tests, performance status."""
+
+    class Kind(models.TextChoices):
+        VITALS = "vitals", "Vital signs"
+        LABS = "labs", "Laboratory tests"
+        PERFORMANCE = "performance", "Performance status (ECOG)"
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="assessments")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    assessed_on = models.DateField()
+    weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True,
+                                    validators=[MinValueValidator(1)], verbose_name="weight (kg)")
+    ecog = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(5)],
+                                            verbose_name="ECOG")
+    notes = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subject", "-assessed_on", "kind"]
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.get_kind_display()} {self.assessed_on}"
+
+
+@pghistory.track(*audited())
+class ContinuationException(models.Model):
+    """The investigator's recorded exception allowing treatment beyond the protocol's maximum cycles."""
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, related_name="continuation")
+    reason = models.TextField(validators=[MinLengthValidator(10)])
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.subject}: continuation beyond the cycle maximum"
 
 
 @pghistory.track(*audited())

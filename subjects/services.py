@@ -22,7 +22,7 @@ of that day.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,28 +31,57 @@ from django.db.models import Min
 from django.utils import timezone
 
 from escalation.models import Cohort
-from subjects.models import AdverseEvent, DoseAdministration, GateOverride, Subject
-from trialrules import gates
+from subjects.ctcae import ensure_loaded as ensure_ctcae_loaded
+from subjects.models import (
+    AdverseEvent,
+    Assessment,
+    ContinuationException,
+    CtcaeTerm,
+    DoseAdministration,
+    GateOverride,
+    Subject,
+)
+from trialrules import dosing, gates
 from trials.models import Drug, Membership, Role, Site, Trial
 
 
 def _review_escalation_after_commit(trial: Trial) -> None:
     if trial.escalates:
-        from escalation.tasks import review_trial
+        from outbox import enqueue
 
-        transaction.on_commit(lambda: review_trial.delay(trial.pk))
+        enqueue("escalation.tasks.review_trial", trial.pk)
 
 
 def subject_enrol(
-    *, trial: Trial, site: Site, user, initials: str, date_of_birth: date, sex: str, today: date | None = None
+    *, trial: Trial, site: Site | None = None, user, initials: str = "", date_of_birth: date | None = None,
+    sex: str = "", today: date | None = None, screening=None,
 ) -> Subject:
-    """Enrol a subject into the trial's open cohort (escalating trials) or at its fixed dose."""
+    """Enrol a subject into the trial's open cohort (escalating trials) or at its fixed dose.
+
+    From the web, enrolment is always from an eligible screening record (``screening``): the subject's
+    site, initials, date of birth and sex are the record's, and the record is linked to the subject.
+    Without one (data imported from elsewhere, tests of escalation) the identity is given directly.
+    """
     today = today or timezone.localdate()
-    if date_of_birth >= today:
+    if screening is not None:
+        site, initials, date_of_birth, sex = screening.site, screening.initials, screening.date_of_birth, screening.sex
+        if screening.trial_id != trial.pk:
+            raise ValidationError({"screening": "This screening record belongs to another trial."})
+    if date_of_birth is None or date_of_birth >= today:
         raise ValidationError({"date_of_birth": "The date of birth must be in the past."})
     with transaction.atomic():
         # Lock the trial row: subject numbers and the last free cohort place are taken one at a time.
         trial = Trial.objects.select_for_update().get(pk=trial.pk)
+        if screening is not None:
+            from screening.models import ScreeningRecord
+
+            screening = ScreeningRecord.objects.select_for_update().get(pk=screening.pk)
+            if screening.subject_id is not None:
+                raise ValidationError({"screening": f"{screening.number} is already enrolled as "
+                                                    f"{screening.subject.code}."})
+            if screening.status != ScreeningRecord.Status.ELIGIBLE:
+                raise ValidationError({"screening": f"{screening.number} is not confirmed eligible "
+                                                    f"({screening.get_status_display().lower()})."})
         cohort = None
         if trial.escalates:
             cohort = Cohort.objects.select_for_update().filter(trial=trial, status=Cohort.Status.OPEN).first()
@@ -78,30 +107,81 @@ def subject_enrol(
         )
         subject.full_clean()
         subject.save()
+        if screening is not None:
+            screening.subject = subject
+            screening.status = ScreeningRecord.Status.ENROLLED
+            screening.save(update_fields=["subject", "status"])
         if cohort is not None and cohort.subjects.count() >= cohort.capacity:
             cohort.status = Cohort.Status.FULL
             cohort.save(update_fields=["status"])
     return subject
 
 
+def latest_weight(subject: Subject, *, on: date | None = None) -> Decimal | None:
+    """The most recent weight: from the vital signs assessments (on or before ``on``), else screening."""
+    assessments = subject.assessments.filter(weight_kg__isnull=False)
+    if on is not None:
+        assessments = assessments.filter(assessed_on__lte=on)
+    latest = assessments.order_by("-assessed_on", "-pk").first()
+    if latest is not None:
+        return latest.weight_kg
+    screening = getattr(subject, "screening", None) if subject.pk else None
+    if screening is not None and screening.values.get("weight"):
+        return Decimal(str(screening.values["weight"]))
+    return None
+
+
+def planned_dose_for(subject: Subject, drug: Drug, *, weight_kg: Decimal | None = None) -> dosing.PlannedDose:
+    return dosing.planned_dose(basis=drug.basis, level_amount=subject.dose_level.doses[drug.name], unit=drug.unit,
+                               weight_kg=weight_kg, drug=drug.name)
+
+
 def dose_record(
-    *, subject: Subject, drug: Drug, cycle: int, day: int, administered_at: datetime, dose: Decimal, user,
-    now: datetime | None = None,
+    *, subject: Subject, drug: Drug, cycle: int, day: int, administered_at: datetime, dose: Decimal | None = None,
+    user, now: datetime | None = None, weight_kg: Decimal | None = None, deviation_reason: str = "",
 ) -> DoseAdministration:
+    """Record one administration. Per-kg doses are computed from the weight used (given, or the latest
+    recorded); checked: the regimen's days, no dose change where the protocol forbids it, the cycle
+    maximum (unless a continuation exception is recorded), the screening window for the first dose,
+    the timing gates, and where the protocol declares them the cycle window (from cycle 2) and the
+    pre-dose assessments. A dose outside the cycle window or without the pre-dose assessments is
+    recorded only with a ``deviation_reason`` (a protocol deviation)."""
     now = now or timezone.now()
+    trial = subject.trial
+    treatment = trial.definition.get("treatment", {})
+    deviation_reason = (deviation_reason or "").strip()
     if drug.trial_id != subject.trial_id:
         raise ValidationError({"drug": "This drug is not part of the subject's regimen."})
     if administered_at > now:
         raise ValidationError({"administered_at": "A dose cannot be recorded in the future."})
-    planned = Decimal(subject.dose_level.doses[drug.name])
-    if not subject.trial.definition.get("escalation", {}).get("dose_reduction_allowed", True) and dose != planned:
+    if deviation_reason and len(deviation_reason) < 10:
+        raise ValidationError({"deviation_reason": "Say why, in at least 10 characters."})
+    if drug.basis == Drug.Basis.PER_KG and weight_kg is None:
+        weight_kg = latest_weight(subject, on=timezone.localtime(administered_at).date())
+    if drug.basis != Drug.Basis.PER_KG:
+        weight_kg = None
+    try:
+        planned = planned_dose_for(subject, drug, weight_kg=weight_kg)
+    except ValueError as exc:
+        raise ValidationError({"weight_kg": f"{str(exc)[0].upper()}{str(exc)[1:]}: record it with the dose or "
+                                            "in the vital signs."}) from None
+    if dose is None:
+        dose = planned.amount
+    if not trial.definition.get("escalation", {}).get("dose_reduction_allowed", True) and dose != planned.amount:
         # BAT6005: "Dose reduction adjustments are not allowed"; escalation needs its own agreement.
         raise ValidationError(
-            {"dose": f"{subject.trial.code} allows no dose change: the dose at {subject.dose_level.label} "
-                     f"is {planned.normalize():f} {drug.unit}."}
+            {"dose": f"{trial.code} allows no dose change: the dose at {subject.dose_level.label} "
+                     f"is {planned.amount.normalize():f} {drug.unit}."}
         )
     if day not in drug.administration_days:
         raise ValidationError({"day": f"{drug.name} is given on cycle days {drug.administration_days}, not day {day}."})
+    if not dosing.cycle_allowed(cycle, max_cycles=trial.max_cycles,
+                                continuation=ContinuationException.objects.filter(subject=subject).exists()):
+        raise ValidationError({"cycle": (
+            f"{trial.code} allows at most {trial.max_cycles} cycles: cycle {cycle} needs the investigator's "
+            "continuation exception recorded for this subject."
+        )})
+    dose_day = timezone.localtime(administered_at).date()
     with transaction.atomic():
         if _gated(subject):
             # Serialise doses of the trial (trial row first, as enrolment does): the timing gates of
@@ -113,16 +193,35 @@ def dose_record(
         earlier = subject.doses.order_by("administered_at").first()
         if earlier is not None and administered_at < earlier.administered_at and cycle > 1:
             raise ValidationError({"administered_at": "This dose is dated before the subject's first dose."})
-        if _gated(subject) and (earlier is None or administered_at < earlier.administered_at):
+        first = earlier is None or administered_at < earlier.administered_at
+        screening = getattr(subject, "screening", None)
+        if first and screening is not None and screening.assessed_on is not None:
+            from screening.services import screening_window_days
+
+            days = screening_window_days(trial)
+            if not 0 <= (dose_day - screening.assessed_on).days <= days:
+                raise ValidationError({"administered_at": (
+                    f"The first dose must be within {days} days after the screening assessments "
+                    f"({screening.assessed_on:%d %b %Y}; screening window day −{days} to day 0): repeat the "
+                    "screening assessments."
+                )})
+        if _gated(subject) and first:
             result = first_dose_gate_status(subject, when=administered_at, overridden=True)
             if not result.allowed:
                 raise ValidationError({"administered_at": (
                     f"{result.message} An investigator may override the gate for this subject with a "
                     "written reason."
                 )})
+        deviations = _schedule_deviations(subject, drug=drug, cycle=cycle, day=day, dose_day=dose_day,
+                                          treatment=treatment)
+        if deviations and not deviation_reason:
+            raise ValidationError({"deviation_reason": " ".join(deviations) + (
+                " If the dose was given, record why (a protocol deviation).")})
         administration = DoseAdministration(
             subject=subject, drug=drug, cycle=cycle, day=day, administered_at=administered_at,
-            dose=dose, unit=drug.unit, recorded_by=user,
+            dose=dose, unit=drug.unit, recorded_by=user, weight_kg=weight_kg,
+            planned_dose=planned.amount if weight_kg is not None else None,
+            deviation_reason=deviation_reason if deviations else "",
         )
         administration.full_clean()
         administration.save()
@@ -134,6 +233,37 @@ def dose_record(
         visits_plan_for_subject(subject=subject)
         _review_escalation_after_commit(subject.trial)
     return administration
+
+
+def _schedule_deviations(subject: Subject, *, drug: Drug, cycle: int, day: int, dose_day: date,
+                         treatment: dict) -> list[str]:
+    """What the cycle window and the pre-dose assessments say against a day-1 dose (empty: nothing)."""
+    if day != 1:
+        return []
+    problems = []
+    window_days, from_cycle = treatment.get("dose_window_days"), treatment.get("dose_window_from_cycle")
+    if dosing.window_applies(cycle, from_cycle=from_cycle, window_days=window_days):
+        previous = subject.doses.filter(drug=drug, cycle=cycle - 1, day=1).first()
+        if previous is None:
+            problems.append(f"Cycle {cycle - 1} day 1 of {drug.name} is not recorded: the cycle {cycle} window "
+                            "cannot be checked.")
+        else:
+            window = dosing.cycle_window(cycle=cycle, previous_day1=timezone.localtime(previous.administered_at).date(),
+                                         cycle_days=subject.trial.cycle_days, window_days=window_days)
+            if not window.contains(dose_day):
+                problems.append(f"Outside the ±{window_days}-day window: {window.describe()}, this dose is "
+                                f"{dose_day:%d %b %Y}.")
+    days = treatment.get("predose_assessments_days")
+    if days is not None:
+        assessed: dict[str, list[date]] = {}
+        for kind, on in subject.assessments.values_list("kind", "assessed_on"):
+            assessed.setdefault(kind, []).append(on)
+        missing = dosing.predose_missing(assessed, dose_day=dose_day, days=days)
+        if missing:
+            names = ", ".join(dosing.PREDOSE_KINDS[k] for k in missing)
+            problems.append(f"No pre-dose {names} within {days} days before {dose_day:%d %b %Y} "
+                            f"({(dose_day - timedelta(days=days)):%d %b} – {dose_day:%d %b %Y}).")
+    return problems
 
 
 def _gated(subject: Subject) -> bool:
@@ -216,20 +346,166 @@ def gate_override(*, subject: Subject, user, gate: str, reason: str) -> GateOver
     return override
 
 
-def adverse_event_record(*, subject: Subject, user, **fields) -> AdverseEvent:
+# DLT criteria assumed where the protocol gives none in detail (docs/coordinators.md): an AE with onset in
+# the DLT window, at least possibly related to a drug of the regimen, of grade >= ``dlt_min_grade`` (3).
+DEFAULT_DLT_MIN_GRADE = 3
+
+
+def ctcae_lookup(term: str) -> CtcaeTerm:
+    """The CTCAE v5.0 term typed (case-insensitive); a ValidationError with suggestions otherwise."""
+    ensure_ctcae_loaded()
+    term = (term or "").strip()
+    found = CtcaeTerm.objects.filter(term__iexact=term).first()
+    if found is not None:
+        return found
+    words = [w for w in term.replace(",", " ").split() if len(w) >= 3]
+    suggestions = []
+    if term:
+        suggestions = list(CtcaeTerm.objects.filter(term__istartswith=term[:4]).values_list("term", flat=True)[:5])
+    for word in words:
+        if len(suggestions) >= 5:
+            break
+        suggestions += [t for t in CtcaeTerm.objects.filter(term__icontains=word).values_list("term", flat=True)[:5]
+                        if t not in suggestions]
+    hint = f" Did you mean: {', '.join(suggestions[:5])}?" if suggestions else " Type part of the term to see the list."
+    raise ValidationError({"term": f"“{term}” is not a CTCAE v5.0 term.{hint}"})
+
+
+def strongest(attributions) -> str:
+    return max(attributions, key=AdverseEvent.STRENGTH.index)
+
+
+def _in_dlt_window(subject: Subject, onset: date) -> tuple[bool, str]:
     first = subject.first_dose()
-    event = AdverseEvent(subject=subject, recorded_by=user, **fields)
+    if first is None:
+        return False, "A DLT needs a first dose: no dose is recorded for this subject."
+    start = timezone.localtime(first.administered_at).date()
+    end = timezone.localtime(subject.dlt_window_end(subject.trial.dlt_window_days)).date()
+    if not start <= onset <= end:
+        return False, (f"Only an event starting in the DLT window ({start:%d %b %Y} – {end:%d %b %Y}) counts as a "
+                       "DLT for dose escalation.")
+    return True, ""
+
+
+def meets_dlt_criteria(event: AdverseEvent) -> bool:
+    trial = event.subject.trial
+    if not trial.dlt_window_days:
+        return False
+    minimum = trial.definition.get("escalation", {}).get("dlt_min_grade", DEFAULT_DLT_MIN_GRADE)
+    return event.related and event.grade >= minimum and _in_dlt_window(event.subject, event.onset_date)[0]
+
+
+def adverse_event_record(*, subject: Subject, user, attributions: dict[str, str] | None = None,
+                         **fields) -> AdverseEvent:
+    """Record an AE against a CTCAE v5.0 term and grade, with its attribution to each drug of the regimen
+    (``attributions``: drug name -> attribution; a single ``attribution`` applies to every drug). An AE
+    that meets the DLT criteria is proposed as a DLT for the investigator's adjudication; ``is_dlt=True``
+    records an already adjudicated DLT (the recording user is the adjudicator)."""
+    drugs = list(subject.trial.drugs.values_list("name", flat=True))
+    if attributions is None:
+        if not fields.get("attribution"):
+            raise ValidationError({"attribution": "Give the attribution to the study drug."})
+        attributions = dict.fromkeys(drugs, fields["attribution"])
+    missing = [d for d in drugs if not attributions.get(d)]
+    if missing:
+        raise ValidationError({"attribution": f"Give the attribution to {', '.join(missing)}."})
+    fields["attribution"] = strongest(attributions.values())
+    criteria = list(fields.pop("serious_criteria", None) or [])
+    if criteria:
+        fields["serious"] = True
+    ctcae = ctcae_lookup(fields.get("term", ""))
+    fields["term"] = ctcae.term
+    grade = fields.get("grade")
+    if grade is not None and 1 <= int(grade) <= 5 and not ctcae.grade_text(int(grade)):
+        raise ValidationError({"grade": f"Grade {grade} is not defined for {ctcae.term} in CTCAE v5.0 "
+                                        f"(grades {', '.join(map(str, ctcae.grades()))})."})
+    event = AdverseEvent(subject=subject, recorded_by=user, ctcae=ctcae, attributions=attributions,
+                         serious_criteria=criteria, **fields)
     event.full_clean()
-    if event.is_dlt and first is None:
-        raise ValidationError({"is_dlt": "A DLT needs a first dose: no dose is recorded for this subject."})
-    if event.is_dlt and first is not None and subject.trial.dlt_window_days:
-        window_end = subject.dlt_window_end(subject.trial.dlt_window_days).date()
-        if not first.administered_at.date() <= event.onset_date <= window_end:
-            raise ValidationError({
-                "is_dlt": f"Only an event starting in the DLT window ({first.administered_at.date():%d %b %Y} – "
-                          f"{window_end:%d %b %Y}) counts as a DLT for dose escalation."
-            })
+    if event.is_dlt:
+        ok, message = _in_dlt_window(subject, event.onset_date) if subject.trial.dlt_window_days else (
+            subject.first_dose() is not None, "A DLT needs a first dose: no dose is recorded for this subject.")
+        if not ok:
+            raise ValidationError({"is_dlt": message})
+        event.dlt_status = AdverseEvent.DltStatus.CONFIRMED
+        event.adjudicated_by, event.adjudicated_at = user, timezone.now()
+    elif meets_dlt_criteria(event):
+        event.dlt_status = AdverseEvent.DltStatus.PROPOSED
     with transaction.atomic():
         event.save()
         _review_escalation_after_commit(subject.trial)
     return event
+
+
+def dlt_adjudicate(*, event: AdverseEvent, user, confirm: bool, comment: str = "") -> AdverseEvent:
+    """An investigator of the subject's site confirms or rejects an AE as a DLT (audited). Only confirmed
+    DLTs count for dose escalation."""
+    subject = event.subject
+    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
+                                     role=Role.INVESTIGATOR).exists():
+        raise PermissionDenied("Only an investigator at the subject's site adjudicates DLTs.")
+    comment = (comment or "").strip()
+    if confirm:
+        ok, message = _in_dlt_window(subject, event.onset_date)
+        if not ok:
+            raise ValidationError({"decision": message})
+    elif not comment:
+        raise ValidationError({"comment": "Say why this event is not a DLT."})
+    with transaction.atomic():
+        event = AdverseEvent.objects.select_for_update().get(pk=event.pk)
+        event.is_dlt = confirm
+        event.dlt_status = AdverseEvent.DltStatus.CONFIRMED if confirm else AdverseEvent.DltStatus.REJECTED
+        event.adjudicated_by, event.adjudicated_at, event.adjudication_comment = user, timezone.now(), comment
+        event.save(update_fields=["is_dlt", "dlt_status", "adjudicated_by", "adjudicated_at",
+                                  "adjudication_comment"])
+        _review_escalation_after_commit(subject.trial)
+    return event
+
+
+def titration_signals(trial: Trial, subject: Subject | None = None):
+    """Drug-related grade >= 2 AEs in the DLT window of a subject at an accelerated-titration level whose
+    cohort is not yet decided: the signal that ends titration (the engine reads it as G, or T if a DLT,
+    when the window closes)."""
+    if not trial.escalates or not trial.dlt_window_days:
+        return []
+    events = AdverseEvent.objects.filter(
+        subject__trial=trial, subject__dose_level__titration=True, subject__cohort__capacity=1, grade__gte=2,
+        attribution__in=AdverseEvent.RELATED,
+    ).exclude(subject__cohort__status=Cohort.Status.DECIDED).select_related("subject", "subject__dose_level")
+    if subject is not None:
+        events = events.filter(subject=subject)
+    return [e for e in events if _in_dlt_window(e.subject, e.onset_date)[0]]
+
+
+def assessment_record(*, subject: Subject, user, kind: str, assessed_on: date, weight_kg: Decimal | None = None,
+                      ecog: int | None = None, notes: str = "", today: date | None = None) -> Assessment:
+    today = today or timezone.localdate()
+    if assessed_on > today:
+        raise ValidationError({"assessed_on": "An assessment cannot be dated in the future."})
+    if kind == Assessment.Kind.PERFORMANCE and ecog is None:
+        raise ValidationError({"ecog": "Give the ECOG performance status."})
+    if kind == Assessment.Kind.VITALS and weight_kg is None:
+        raise ValidationError({"weight_kg": "Give the weight with the vital signs (it is used for per-kg doses)."})
+    assessment = Assessment(subject=subject, kind=kind, assessed_on=assessed_on, weight_kg=weight_kg, ecog=ecog,
+                            notes=notes or "", recorded_by=user)
+    assessment.full_clean()
+    assessment.save()
+    return assessment
+
+
+def continuation_grant(*, subject: Subject, user, reason: str) -> ContinuationException:
+    """An investigator records the exception allowing treatment beyond the protocol's cycle maximum."""
+    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
+                                     role=Role.INVESTIGATOR).exists():
+        raise PermissionDenied("Only an investigator at the subject's site may allow continuation.")
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise ValidationError({"reason": "Say why treatment continues, in at least 10 characters."})
+    if not subject.trial.max_cycles:
+        raise ValidationError(f"{subject.trial.code} sets no maximum number of cycles.")
+    if ContinuationException.objects.filter(subject=subject).exists():
+        raise ValidationError("A continuation exception is already recorded for this subject.")
+    exception = ContinuationException(subject=subject, reason=reason, granted_by=user)
+    exception.full_clean()
+    exception.save()
+    return exception

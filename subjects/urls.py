@@ -5,8 +5,15 @@ from subjects import views
 app_name = "subjects"
 urlpatterns = [
     path("enrol/<slug:code>/", views.subject_enrol, name="enrol"),
+    path("trials/<slug:code>/", views.subject_list, name="list"),
+    path("trials/<slug:code>/adverse-events/", views.adverse_event_list, name="ae_list"),
+    path("ctcae/", views.ctcae_search, name="ctcae_search"),
+    path("ctcae/grade/", views.ctcae_grade, name="ctcae_grade"),
     path("<int:pk>/", views.subject_detail, name="detail"),
     path("<int:pk>/doses/new/", views.dose_new, name="dose_new"),
+    path("<int:pk>/assessments/new/", views.assessment_new, name="assessment_new"),
     path("<int:pk>/adverse-events/new/", views.adverse_event_new, name="ae_new"),
     path("<int:pk>/gate-override/", views.gate_override_new, name="gate_override"),
+    path("<int:pk>/continuation/", views.continuation_new, name="continuation"),
+    path("adverse-events/<int:pk>/", views.adverse_event_detail, name="ae_detail"),
 ]

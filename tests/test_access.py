@@ -12,6 +12,7 @@ from escalation.services import decision_recommend
 from subjects.models import Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
 from tests.factories import PASSWORD
+from tests.screening.helpers import predose
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,7 @@ def pending_decision(people, bat6005, subject_a):
     from django.utils import timezone
 
     dosed = timezone.now() - timedelta(days=25)
+    predose(subject_a, dosed, people["coordinator"])
     dose_record(subject=subject_a, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed,
                 dose=10, user=people["coordinator"])
     adverse_event_record(subject=subject_a, user=people["coordinator"], term="Colitis", grade=3,

@@ -18,6 +18,7 @@ from escalation.services import decision_recommend, decision_sign
 from subjects.models import AdverseEvent, Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
 from tests.factories import PASSWORD
+from tests.screening.helpers import eligible_screening, predose
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.django_db
 def event(people, bat6005, site_a):
     subject = subject_enrol(trial=bat6005, site=site_a, user=people["coordinator"], initials="AB",
                             date_of_birth=date(1955, 2, 2), sex="F")
+    predose(subject, timezone.now() - timedelta(days=3), people["coordinator"])
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1,
                 administered_at=timezone.now() - timedelta(days=3), dose=10, user=people["coordinator"])
     return adverse_event_record(subject=subject, user=people["coordinator"], term="Nausea", grade=1,
@@ -37,9 +39,10 @@ def diffs(obj):
 
 
 def test_web_change_records_who_and_what(login, people, bat6005, site_a):
+    record = eligible_screening(bat6005, site_a, people["coordinator"], initials="KLM",
+                               date_of_birth=date(1959, 9, 9), sex="M")
     client = login(people["coordinator"])
-    client.post(reverse("subjects:enrol", args=[bat6005.code]),
-                {"site": site_a.pk, "initials": "KLM", "date_of_birth": "1959-09-09", "sex": "M"})
+    client.post(reverse("subjects:enrol", args=[bat6005.code]), {"screening": record.pk})
     subject = Subject.objects.get()
     events = list(Events.objects.tracks(subject))
     assert [e.pgh_label for e in events] == ["insert"]
@@ -86,6 +89,7 @@ def test_audit_events_cannot_be_edited_or_deleted(event):
 def test_signatures_cannot_be_changed(people, bat6005, site_a):
     subject = subject_enrol(trial=bat6005, site=site_a, user=people["coordinator"], initials="SG",
                             date_of_birth=date(1962, 1, 1), sex="F")
+    predose(subject, timezone.now() - timedelta(days=22), people["coordinator"])
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1,
                 administered_at=timezone.now() - timedelta(days=22), dose=10, user=people["coordinator"])
     decision = decision_recommend(trial=bat6005)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from screening.models import ScreeningRecord
 from subjects.models import AdverseEvent, DoseAdministration, Subject
-from subjects.services import dose_record, subject_enrol
+from subjects.services import adverse_event_record, dose_record, subject_enrol
+from tests.screening.helpers import eligible_screening, predose
 
 pytestmark = pytest.mark.django_db
 
@@ -20,42 +23,52 @@ def subject(people, bat6005, site_a):
                          date_of_birth=date(1960, 1, 1), sex="F")
 
 
+# The candidate's identity is now entered when screening starts (enrolment is from an eligible
+# screening record), so the identity checks are made on the screening form.
+CONSENT = {"consent_form_version": "v1.0", "consent_date": "2026-01-05"}
+
+
 def test_enrol_rejects_bad_fields_and_keeps_input(login, people, bat6005, site_a):
     client = login(people["coordinator"])
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
-    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
-                           {"site": site_a.pk, "initials": "A1", "date_of_birth": tomorrow, "sex": "X"})
+    response = client.post(reverse("screening:new", args=[bat6005.code]),
+                           {"site": site_a.pk, "initials": "A1", "date_of_birth": tomorrow, "sex": "X",
+                            "consent_obtained_by": people["coordinator"].pk, **CONSENT})
     assert response.status_code == 422
     errors = response.context["form"].errors
     assert "2 to 4 letters" in errors["initials"][0]
     assert "sex" in errors
     html = response.content.decode()
     assert 'value="A1"' in html and f'value="{tomorrow}"' in html
-    assert Subject.objects.count() == 0
+    assert ScreeningRecord.objects.count() == 0 and Subject.objects.count() == 0
 
 
 def test_enrol_future_birth_date_named(login, people, bat6005, site_a):
     client = login(people["coordinator"])
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
-    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
-                           {"site": site_a.pk, "initials": "AB", "date_of_birth": tomorrow, "sex": "F"})
+    response = client.post(reverse("screening:new", args=[bat6005.code]),
+                           {"site": site_a.pk, "initials": "AB", "date_of_birth": tomorrow, "sex": "F",
+                            "consent_obtained_by": people["coordinator"].pk,
+                            "consent_form_version": "v1.0", "consent_date": timezone.localdate().isoformat()})
     assert response.status_code == 422
     assert response.context["form"].errors["date_of_birth"] == ["The date of birth must be in the past."]
-    assert Subject.objects.count() == 0
+    assert ScreeningRecord.objects.count() == 0 and Subject.objects.count() == 0
 
 
 def test_enrol_into_a_full_cohort_is_refused(login, people, bat6005, site_a, subject):
+    record = eligible_screening(bat6005, site_a, people["coordinator"], initials="DEF")
     client = login(people["coordinator"])
-    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
-                           {"site": site_a.pk, "initials": "DEF", "date_of_birth": "1966-06-06", "sex": "M"})
+    response = client.post(reverse("subjects:enrol", args=[bat6005.code]), {"screening": record.pk})
     assert response.status_code == 422
     assert "No cohort is open" in response.context["form"].non_field_errors()[0]
     assert Subject.objects.count() == 1
+    record.refresh_from_db()
+    assert record.status == "eligible" and record.subject is None
 
 
 def test_htmx_submission_returns_only_the_form(login, people, bat6005, site_a):
     client = login(people["coordinator"])
-    response = client.post(reverse("subjects:enrol", args=[bat6005.code]),
+    response = client.post(reverse("screening:new", args=[bat6005.code]),
                            {"site": site_a.pk, "initials": "", "date_of_birth": "", "sex": "F"},
                            headers={"HX-Request": "true"})
     assert response.status_code == 422
@@ -112,30 +125,41 @@ def test_adverse_event_form_errors(login, people, bat6005, subject):
     assert "grade" in errors
     assert errors["resolution_date"] == ["The resolution date cannot be before the onset date."]
     assert 'value="Fatigue"' in response.content.decode()
-    # A DLT needs a dose in the DLT window.
-    response = client.post(url, {"term": "Fatigue", "grade": "3", "onset_date": "2026-03-10",
-                                 "attribution": "possible", "is_dlt": "on"})
-    assert "no dose is recorded" in response.context["form"].errors["is_dlt"][0]
+    # A DLT needs a dose in the DLT window (the form no longer has the DLT box: the investigator
+    # adjudicates; recording an already adjudicated DLT through the service is still checked).
+    with pytest.raises(ValidationError) as refused:
+        adverse_event_record(subject=subject, user=people["coordinator"], term="Fatigue", grade=3,
+                             onset_date=date(2026, 3, 10), attribution="possible", is_dlt=True)
+    assert "no dose is recorded" in refused.value.message_dict["is_dlt"][0]
     assert AdverseEvent.objects.count() == 0
 
 
 def test_dlt_outside_the_window_refused(login, people, bat6005, subject):
     dosed = timezone.now() - timedelta(days=40)
+    predose(subject, dosed, people["coordinator"])
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed, dose=10,
                 user=people["coordinator"])
     client = login(people["coordinator"])
     response = client.post(reverse("subjects:ae_new", args=[subject.pk]),
-                           {"term": "Rash", "grade": "3", "onset_date": (dosed + timedelta(days=30)).date().isoformat(),
-                            "attribution": "probable", "is_dlt": "on"})
+                           {"term": "Rash maculo-papular", "grade": "3",
+                            "onset_date": (dosed + timedelta(days=30)).date().isoformat(), "attribution": "probable"})
+    assert response.status_code == 302
+    event = AdverseEvent.objects.get()
+    assert event.dlt_status == "" and not event.is_dlt  # outside the window: not proposed
+    # The investigator cannot adjudicate it as a DLT either.
+    client = login(people["investigator"])
+    response = client.post(reverse("subjects:ae_detail", args=[event.pk]), {"decision": "confirm"})
     assert response.status_code == 422
-    assert "DLT window" in response.context["form"].errors["is_dlt"][0]
-    assert AdverseEvent.objects.count() == 0
+    assert "DLT window" in response.context["form"].errors["decision"][0]
+    event.refresh_from_db()
+    assert not event.is_dlt and event.dlt_status == "" and event.adjudicated_by is None
 
 
 def test_sign_form_requires_password_and_reason(login, people, bat6005, subject):
     from escalation.services import decision_recommend
 
     dosed = timezone.now() - timedelta(days=22)
+    predose(subject, dosed, people["coordinator"])
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed, dose=10,
                 user=people["coordinator"])
     decision = decision_recommend(trial=bat6005)

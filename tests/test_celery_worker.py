@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from escalation.models import EscalationDecision
 from subjects.services import adverse_event_record, dose_record, subject_enrol
+from tests.screening.helpers import predose
 from trialsite.celery import app as celery_app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
@@ -42,6 +43,7 @@ def test_saving_a_dlt_makes_the_worker_recommend_and_notify(worker, people, bat6
     subject = subject_enrol(trial=bat6005, site=site_a, user=coordinator, initials="WK",
                             date_of_birth=date(1958, 8, 8), sex="M")
     dosed = timezone.now() - timedelta(days=4)
+    predose(subject, dosed, coordinator)
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed, dose=10,
                 user=coordinator)
     # Window still open, no DLT: the worker ran the review after commit and recorded nothing.

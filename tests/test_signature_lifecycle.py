@@ -17,6 +17,7 @@ from subjects.models import AdverseEvent
 from subjects.services import adverse_event_record, dose_record, subject_enrol
 from tests.conftest import load_trial, member
 from tests.factories import PASSWORD
+from tests.screening.helpers import predose
 from trials.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ def dosed_subject(trial, site, user, initials, days_ago, dose):
     subject = subject_enrol(trial=trial, site=site, user=user, initials=initials,
                             date_of_birth=date(1960, 1, 1), sex="F")
     drug = trial.drugs.order_by("order").first()
+    predose(subject, timezone.now() - timedelta(days=days_ago), user)
     dose_record(subject=subject, drug=drug, cycle=1, day=1, dose=dose, user=user,
                 administered_at=timezone.now() - timedelta(days=days_ago))
     return subject
@@ -150,7 +152,7 @@ def test_changed_data_invalidates_an_approved_decision(people, bat6005, first_de
     decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved")
     assert Cohort.objects.get(status="open").dose_level.label == "30 mg"
     # A DLT inside the first subject's window is entered after the approval.
-    adverse_event_record(subject=subject, user=people["coordinator"], term="Hepatitis", grade=3,
+    adverse_event_record(subject=subject, user=people["coordinator"], term="Hepatic failure", grade=3,
                          attribution="probable", is_dlt=True,
                          onset_date=subject.first_dose().administered_at.date() + timedelta(days=5))
     new = decision_recommend(trial=bat6005)

@@ -15,6 +15,7 @@ from pghistory.models import Events
 from escalation.models import Cohort
 from subjects.models import DoseAdministration, GateOverride, Subject
 from subjects.services import dose_record, first_dose_gate_status, gate_override, subject_enrol
+from tests.screening.helpers import predose
 
 pytestmark = pytest.mark.django_db
 
@@ -46,6 +47,7 @@ def enrol(trial, site, user, initials):
 
 
 def dose(subject, when, user):
+    predose(subject, when, user)
     return dose_record(subject=subject, drug=subject.trial.drugs.get(), cycle=1, day=1, administered_at=when,
                        dose=Decimal(subject.dose_level.doses["BAT6005"]), user=user)
 
@@ -93,7 +95,8 @@ def test_gate_applies_only_to_the_first_dose(three, start, people):
     dose(second, start + timedelta(days=7), people["coordinator"])
     # The first subject's cycle 2 is not gated, though it falls within 24 h of the second's first dose.
     dose_record(subject=first, drug=first.trial.drugs.get(), cycle=2, day=1, dose=10,
-                administered_at=start + timedelta(days=7, hours=1), user=people["coordinator"])
+                administered_at=start + timedelta(days=7, hours=1), user=people["coordinator"],
+                deviation_reason="Given early: testing that only first doses are gated.")
     assert first.doses.count() == 2
 
 
@@ -152,8 +155,8 @@ def test_fixed_dose_trial_has_no_gate(site_a, people):
     drug = trial.drugs.get()
     when = timezone.now() - timedelta(days=1)
     for subject in (a, b):
-        dose_record(subject=subject, drug=drug, cycle=1, day=1, administered_at=when,
-                    dose=Decimal(subject.dose_level.doses[drug.name]), user=coordinator)
+        dose_record(subject=subject, drug=drug, cycle=1, day=1, administered_at=when, weight_kg=Decimal("70"),
+                    user=coordinator)
     assert DoseAdministration.objects.filter(subject__in=[a, b]).count() == 2
 
 
@@ -248,6 +251,7 @@ def test_investigator_override_lets_the_dose_through_and_is_audited(login, peopl
     client = login(people["coordinator"])
     html = client.get(reverse("subjects:dose_new", args=[subject.pk])).content.decode()
     assert "Overridden" in html and reason in html and people["investigator"].get_full_name() in html
+    predose(subject, timezone.now() - timedelta(hours=1), people["coordinator"])
     response = client.post(reverse("subjects:dose_new", args=[subject.pk]),
                            {"drug": subject.trial.drugs.get().pk, "cycle": 1, "day": 1, "dose": "10",
                             "administered_at": post_time(timezone.now() - timedelta(hours=1))})

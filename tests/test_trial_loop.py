@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -13,15 +14,16 @@ from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.tasks import review_open_cohorts
 from subjects.models import AdverseEvent, Subject
 from tests.factories import PASSWORD
+from tests.screening.helpers import eligible_screening, predose
 
 pytestmark = pytest.mark.django_db
 
 
 def enrol(client, trial, site, initials="ABC"):
-    return client.post(
-        reverse("subjects:enrol", args=[trial.code]),
-        {"site": site.pk, "initials": initials, "date_of_birth": "1961-03-04", "sex": "F"},
-    )
+    """Enrolment is from an eligible screening record (consent, criteria met, confirmed)."""
+    coordinator = get_user_model().objects.get(username="coordinator")
+    record = eligible_screening(trial, site, coordinator, initials=initials)
+    return client.post(reverse("subjects:enrol", args=[trial.code]), {"screening": record.pk})
 
 
 def test_coordinator_to_sponsor(people, login, bat6005, site_a):
@@ -43,6 +45,7 @@ def test_coordinator_to_sponsor(people, login, bat6005, site_a):
     # First dose, 22 days ago: the 21-day DLT window has closed.
     first_dose = (now - timedelta(days=22)).replace(second=0, microsecond=0)
     drug = bat6005.drugs.get()
+    predose(subject, first_dose, people["coordinator"])
     response = client.post(
         reverse("subjects:dose_new", args=[subject.pk]),
         {"drug": drug.pk, "cycle": 1, "day": 1, "administered_at": first_dose.strftime("%Y-%m-%dT%H:%M"),
@@ -51,14 +54,20 @@ def test_coordinator_to_sponsor(people, login, bat6005, site_a):
     assert response.status_code == 302, response.content.decode()
     assert subject.visits.filter(code="C2D1").exists()
 
-    # An adverse event, adjudicated as a DLT, inside the window.
+    # An adverse event inside the window: proposed as a DLT, adjudicated by the investigator.
     response = client.post(
         reverse("subjects:ae_new", args=[subject.pk]),
         {"term": "Pneumonitis", "grade": 3, "onset_date": (first_dose + timedelta(days=10)).date().isoformat(),
-         "attribution": "probable", "is_dlt": "on"},
+         "attribution": "probable"},
     )
     assert response.status_code == 302, response.content.decode()
+    event = AdverseEvent.objects.get(subject=subject)
+    assert event.dlt_status == "proposed" and not event.is_dlt
+    client = login(people["investigator"])
+    response = client.post(reverse("subjects:ae_detail", args=[event.pk]), {"decision": "confirm"})
+    assert response.status_code == 302, response.content.decode()
     assert AdverseEvent.objects.get(subject=subject).is_dlt
+    client = login(people["coordinator"])
 
     # The scheduled escalation task records the recommendation.
     assert review_open_cohorts() == 1
@@ -128,6 +137,7 @@ def test_no_decision_while_the_window_is_open(people, login, bat6005, site_a):
     enrol(client, bat6005, site_a)
     subject = Subject.objects.get()
     dosed = timezone.now() - timedelta(days=5)
+    predose(subject, dosed, people["coordinator"])
     client.post(reverse("subjects:dose_new", args=[subject.pk]),
                 {"drug": bat6005.drugs.get().pk, "cycle": 1, "day": 1,
                  "administered_at": dosed.strftime("%Y-%m-%dT%H:%M"), "dose": "10"})
@@ -141,6 +151,7 @@ def test_closed_window_without_toxicity_escalates(people, login, bat6005, site_a
     enrol(client, bat6005, site_a)
     subject = Subject.objects.get()
     dosed = timezone.now() - timedelta(days=21, hours=1)
+    predose(subject, dosed, people["coordinator"])
     client.post(reverse("subjects:dose_new", args=[subject.pk]),
                 {"drug": bat6005.drugs.get().pk, "cycle": 1, "day": 1,
                  "administered_at": dosed.strftime("%Y-%m-%dT%H:%M"), "dose": "10"})

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from subjects.services import dose_record, subject_enrol
+from tests.screening.helpers import predose
 from visits.models import PlannedVisit
 from visits.tasks import flag_overdue_visits
 
@@ -18,6 +19,7 @@ def test_first_dose_plans_visits_and_the_watch_flags_overdue_ones(people, bat600
     subject = subject_enrol(trial=bat6005, site=site_a, user=people["coordinator"], initials="VW",
                             date_of_birth=date(1960, 6, 1), sex="F")
     dosed = timezone.now() - timedelta(days=30)
+    predose(subject, dosed, people["coordinator"])
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=dosed, dose=10,
                 user=people["coordinator"])
     c2 = subject.visits.get(code="C2D1")
@@ -33,7 +35,8 @@ def test_first_dose_plans_visits_and_the_watch_flags_overdue_ones(people, bat600
 
     # Cycle 2 given late: the plan moves with its anchor, C3 follows the actual dose.
     given = dosed + timedelta(days=26)
+    predose(subject, given, people["coordinator"])
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=2, day=1, administered_at=given, dose=10,
-                user=people["coordinator"])
+                user=people["coordinator"], deviation_reason="Outside the cycle window: admitted elsewhere.")
     c3 = subject.visits.get(code="C3D1")
     assert c3.target == timezone.localtime(given).date() + timedelta(days=21)

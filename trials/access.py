@@ -81,3 +81,24 @@ def access_decision(user, pk: int):
 def is_sponsor_only(user, trial: Trial) -> bool:
     roles = roles_in(user, trial)
     return Role.SPONSOR in roles and not roles & set(SITE_ROLES)
+
+
+def visits_for(user, trial: Trial | None = None):
+    """Planned visits of the subjects the user may see (site staff at their sites; nobody else)."""
+    from visits.models import PlannedVisit
+
+    return PlannedVisit.objects.filter(subject__in=subjects_for(user, trial).values("pk"))
+
+
+def access_visit(user, pk: int, roles=SITE_ROLES):
+    """A visit of a subject the user may see (404 otherwise); for writes, one of ``roles`` at its site."""
+    from visits.models import PlannedVisit
+
+    try:
+        visit = visits_for(user).select_related("subject__trial", "subject__site").get(pk=pk)
+    except PlannedVisit.DoesNotExist:
+        raise Http404("No such visit") from None
+    subject = visit.subject
+    if not Membership.objects.filter(user=user, trial=subject.trial, site=subject.site, role__in=roles).exists():
+        raise PermissionDenied("Your role at this site does not allow this.")
+    return visit

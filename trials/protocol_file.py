@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from trialrules import eligibility
+
 DESIGNS = {"titration+3+3", "3+3", "fixed"}
 VISIT_KINDS = {"screening", "dosing", "imaging", "eot", "safety", "survival"}
 ANCHORS = {"first_dose", "previous_dose", "last_dose", "safety_end"}
@@ -111,6 +113,14 @@ def _check(data: dict[str, Any]) -> None:
 
     treatment = _need(data, "treatment", dict, "protocol")
     _need(treatment, "cycle_days", int, "treatment")
+
+    for key in ("dose_window_days", "dose_window_from_cycle", "max_cycles", "predose_assessments_days"):
+        if key in treatment and _need(treatment, key, int, "treatment") < 0:
+            raise ProtocolFileError(f"treatment.{key}: must be 0 or more")
+    try:
+        eligibility.criteria_from_protocol(data)
+    except eligibility.CriteriaError as exc:
+        raise ProtocolFileError(str(exc)) from None
 
     for i, visit in enumerate(data.get("visits", []), 1):
         where = f"visits[{i}]"

@@ -8,6 +8,7 @@ from django.utils import timezone
 from escalation.selectors import cohort_dashboard, current_cohort
 from trials.access import access_trial, is_sponsor_only, roles_in, sites_for, subjects_for
 from trials.models import SITE_ROLES, Role
+from visits.selectors import overdue_counts_by_site, visit_counts_for
 
 
 def trial_detail(request, code: str):
@@ -26,6 +27,7 @@ def trial_detail(request, code: str):
             "sites": sites_for(request.user, trial),
             "can_enrol": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists(),
             "decisions": trial.decisions.select_related("next_dose_level", "recommended_dose_level")[:10],
+            "visit_counts": visit_counts_for(request.user, trial, today=timezone.localdate()),
         },
     )
 
@@ -36,5 +38,6 @@ def trial_dashboard(request, code: str):
     return render(
         request,
         "trials/dashboard.html",
-        {"trial": trial, **cohort_dashboard(trial, now=timezone.now())},
+        {"trial": trial, **cohort_dashboard(trial, now=timezone.now()),
+         "visit_sites": overdue_counts_by_site(trial, today=timezone.localdate())},
     )

@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "escalation",
     "subjects",
     "visits",
+    "screening",
+    "notifications",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -114,9 +117,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ESCALATION_REVIEW_SECONDS", default=300.0),
     },
     "visits-flag-overdue": {
-        "task": "visits.tasks.flag_overdue_visits",
+        "task": "visits.tasks.watch_visits",
         "schedule": env.float("VISITS_WATCH_SECONDS", default=900.0),
     },
+    "outbox-sweep": {"task": "outbox.tasks.sweep", "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.data_dir() / "celerybeat-schedule")
 

@@ -10,7 +10,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("trials/", include("trials.urls")),
     path("subjects/", include("subjects.urls")),
+    path("screening/", include("screening.urls")),
     path("escalation/", include("escalation.urls")),
+    path("visits/", include("visits.urls")),
+    path("notifications/", include("notifications.urls")),
     path("api/", include("trialsite.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pghistory
+from django.conf import settings
 from django.db import models
 
 
@@ -32,6 +33,12 @@ class PlannedVisit(models.Model):
     missed_reason = models.CharField(max_length=200, blank=True)
     overdue = models.BooleanField(default=False)
     overdue_since = models.DateTimeField(null=True, blank=True)
+    # A visit done outside its window is a protocol deviation: how many days early (< 0) or late (> 0).
+    deviation = models.BooleanField(default=False)
+    deviation_days = models.IntegerField(null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["subject", "target"]
@@ -41,11 +48,73 @@ class PlannedVisit(models.Model):
                 condition=models.Q(window_start__lte=models.F("target"), target__lte=models.F("window_end")),
                 name="visit_target_inside_window",
             ),
+            models.CheckConstraint(
+                condition=models.Q(status="done", done_on__isnull=False)
+                | (~models.Q(status="done") & models.Q(done_on__isnull=True)),
+                name="visit_done_has_date",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="missed") | ~models.Q(missed_reason=""),
+                name="visit_missed_has_reason",
+            ),
         ]
         indexes = [
             models.Index(fields=["window_end"], condition=models.Q(status="planned", overdue=False),
                          name="visit_watch_idx"),
+            # The site list and the notifications read the open (planned) visits by window.
+            models.Index(fields=["window_start", "window_end"], condition=models.Q(status="planned"),
+                         name="visit_open_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.subject} {self.code}"
+
+    @property
+    def deviation_text(self) -> str:
+        if not self.deviation or self.deviation_days is None:
+            return ""
+        n = abs(self.deviation_days)
+        return f"{n} day{'s' if n != 1 else ''} {'late' if self.deviation_days > 0 else 'early'}"
+
+    def state(self, today) -> str:
+        """done, missed, overdue, open (window open now), due_soon / planned (window not yet open)."""
+        if self.status != self.Status.PLANNED:
+            return self.status
+        if self.overdue or today > self.window_end:
+            return "overdue"
+        if self.window_start <= today:
+            return "open"
+        return "planned"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class FollowUp(models.Model):
+    """A subject's anchors beyond the doses: end of treatment (last dose), new anti-tumour therapy,
+    and the end of follow-up with its reason. Each change regenerates the subject's plan."""
+
+    class EndReason(models.TextChoices):
+        DEATH = "death", "Death"
+        LOST = "lost", "Lost to follow-up"
+        WITHDRAWN = "withdrawn", "Withdrawal of consent"
+        STUDY_END = "study_end", "End of study"
+
+    subject = models.OneToOneField("subjects.Subject", on_delete=models.PROTECT, related_name="follow_up")
+    last_dose = models.DateField(null=True, blank=True, verbose_name="last dose (end of treatment)")
+    new_therapy = models.DateField(null=True, blank=True, verbose_name="new anti-tumour therapy started")
+    follow_up_end = models.DateField(null=True, blank=True, verbose_name="end of follow-up")
+    follow_up_end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True,
+                                            verbose_name="reason follow-up ended")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(follow_up_end__isnull=True) & models.Q(follow_up_end_reason=""))
+                | (models.Q(follow_up_end__isnull=False) & ~models.Q(follow_up_end_reason="")),
+                name="follow_up_end_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} follow-up"

@@ -1,26 +1,61 @@
-"""Writes for visits: (re)generating a subject's schedule from the protocol's visit plan."""
+"""Writes for visits: (re)generating a subject's schedule from the protocol's visit plan, recording a
+visit done or missed, and setting the follow-up anchors (end of treatment, new anti-tumour therapy,
+end of follow-up) that regenerate the plan.
+
+Regeneration never touches a visit already done or missed; planned visits move with their anchors;
+planned visits the new plan no longer has are deleted (audited by pghistory like every change).
+"""
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from subjects.models import Subject
-from trialrules.visits import Anchors, plan_visits
-from visits.models import PlannedVisit
+from trialrules.visits import Anchors, Window, classify_done, plan_visits
+from trials.models import Membership, Role
+from visits.models import FollowUp, PlannedVisit
+
+MISSED_REASON_MIN_LENGTH = 3
+
+
+def subject_anchors(subject: Subject, follow_up: FollowUp | None = None) -> Anchors | None:
+    """The subject's anchors: day-1 doses by cycle, and the follow-up dates when recorded."""
+    day1 = sorted(
+        {timezone.localtime(d.administered_at).date(): d.cycle for d in subject.doses.filter(day=1)}.items(),
+        key=lambda x: (x[1], x[0]),
+    )
+    if not day1:
+        return None
+    dates = tuple(sorted(d for d, _ in day1))
+    if follow_up is None:
+        follow_up = FollowUp.objects.filter(subject=subject).first()
+    last_dose = new_therapy = follow_up_end = None
+    if follow_up is not None:
+        last_dose, new_therapy, follow_up_end = (follow_up.last_dose, follow_up.new_therapy,
+                                                 follow_up.follow_up_end)
+    if last_dose is not None and last_dose < dates[-1]:
+        raise ValidationError({"administered_at": (
+            f"Treatment ended with the last dose on {last_dose:%d %b %Y} (recorded in the follow-up); a day-1 "
+            f"dose on {dates[-1]:%d %b %Y} comes after it. Correct the last dose first.")})
+    return Anchors(first_dose=dates[0], doses=dates, last_dose=last_dose, new_therapy=new_therapy,
+                   follow_up_end=follow_up_end)
 
 
 @transaction.atomic
-def visits_plan_for_subject(*, subject: Subject) -> list[PlannedVisit]:
-    """Plan the subject's visits from its dosing so far. Visits already done or missed keep their
-    record; planned ones move with their anchors; planned ones the new plan no longer has go."""
-    day1 = sorted(
-        {d.administered_at.date(): d.cycle for d in subject.doses.filter(day=1)}.items(), key=lambda x: x[1]
-    )
-    if not day1:
+def visits_plan_for_subject(*, subject: Subject, follow_up: FollowUp | None = None) -> list[PlannedVisit]:
+    """Plan the subject's visits from its doses and follow-up anchors. Visits already done or missed
+    keep their record; planned ones move with their anchors; planned ones the new plan no longer has
+    go. After the end of follow-up, visits whose window had not closed by then are not planned."""
+    anchors = subject_anchors(subject, follow_up)
+    if anchors is None:
         return []
-    dates = tuple(date for date, _ in day1)
-    anchors = Anchors(first_dose=dates[0], doses=dates)
     plan = plan_visits(subject.trial.visit_plan, subject.trial.definition.get("treatment", {}), anchors)
+    if anchors.follow_up_end is not None:
+        plan = [v for v in plan if v.window.end < anchors.follow_up_end]
     existing = {v.code: v for v in subject.visits.select_for_update()}
     kept = []
     for visit in plan:
@@ -36,6 +71,7 @@ def visits_plan_for_subject(*, subject: Subject) -> list[PlannedVisit]:
             for k, v in values.items():
                 setattr(current, k, v)
             current.overdue = False
+            current.overdue_since = None
             current.save()
             kept.append(current)
         else:
@@ -43,4 +79,126 @@ def visits_plan_for_subject(*, subject: Subject) -> list[PlannedVisit]:
     PlannedVisit.objects.filter(
         pk__in=[v.pk for v in existing.values() if v.status == PlannedVisit.Status.PLANNED]
     ).delete()
+    kept.extend(v for v in existing.values() if v.status != PlannedVisit.Status.PLANNED)
+    kept.sort(key=lambda v: (v.target, v.code))
     return kept
+
+
+def _require_site_staff(user, subject: Subject) -> None:
+    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
+                                     role__in=[Role.COORDINATOR, Role.INVESTIGATOR]).exists():
+        raise PermissionDenied("Only the coordinators and investigators of the subject's site record visits.")
+
+
+def _locked_planned(visit: PlannedVisit) -> PlannedVisit:
+    visit = PlannedVisit.objects.select_for_update().select_related("subject").get(pk=visit.pk)
+    if visit.status != PlannedVisit.Status.PLANNED:
+        what = (f"done on {visit.done_on:%d %b %Y}" if visit.status == PlannedVisit.Status.DONE
+                else f"missed ({visit.missed_reason})")
+        raise ValidationError(f"Visit {visit.code} is already recorded as {what}.")
+    return visit
+
+
+def visit_record_done(*, visit: PlannedVisit, user, done_on: date, today: date | None = None) -> PlannedVisit:
+    """Record the visit done on ``done_on``; outside its window it records a protocol deviation."""
+    today = today or timezone.localdate()
+    if done_on is None:
+        raise ValidationError({"done_on": "Enter the date the visit took place."})
+    if done_on > today:
+        raise ValidationError({"done_on": "A visit cannot be recorded as done in the future."})
+    _require_site_staff(user, visit.subject)
+    with transaction.atomic():
+        visit = _locked_planned(visit)
+        window = Window(visit.window_start, visit.window_end)
+        out = classify_done(window, done_on) == "out_of_window"
+        visit.status = PlannedVisit.Status.DONE
+        visit.done_on = done_on
+        visit.deviation = out
+        visit.deviation_days = (
+            None if not out else (done_on - window.end).days if done_on > window.end
+            else (done_on - window.start).days
+        )
+        visit.overdue = False
+        visit.recorded_by = user
+        visit.recorded_at = timezone.now()
+        visit.full_clean()
+        visit.save()
+        if out:
+            from outbox import enqueue
+
+            # The site's investigators hear of the deviation (in-app and e-mail), via the outbox.
+            enqueue("visits.tasks.notify_deviation", visit.pk)
+    return visit
+
+
+def visit_record_missed(*, visit: PlannedVisit, user, missed_reason: str) -> PlannedVisit:
+    reason = (missed_reason or "").strip()
+    if len(reason) < MISSED_REASON_MIN_LENGTH:
+        raise ValidationError({"missed_reason": "Say why the visit was missed "
+                                                f"(at least {MISSED_REASON_MIN_LENGTH} characters)."})
+    if len(reason) > 200:
+        raise ValidationError({"missed_reason": f"Keep the reason to 200 characters (it has {len(reason)})."})
+    _require_site_staff(user, visit.subject)
+    with transaction.atomic():
+        visit = _locked_planned(visit)
+        visit.status = PlannedVisit.Status.MISSED
+        visit.missed_reason = reason
+        visit.overdue = False
+        visit.recorded_by = user
+        visit.recorded_at = timezone.now()
+        visit.full_clean()
+        visit.save()
+    return visit
+
+
+def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_therapy: date | None = None,
+                  follow_up_end: date | None = None, follow_up_end_reason: str = "",
+                  today: date | None = None) -> FollowUp:
+    """Set the subject's follow-up anchors (coordinators) and regenerate the plan."""
+    today = today or timezone.localdate()
+    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
+                                     role=Role.COORDINATOR).exists():
+        raise PermissionDenied("Only a coordinator of the subject's site records the follow-up.")
+    errors: dict[str, str] = {}
+    for name, value in (("last_dose", last_dose), ("new_therapy", new_therapy), ("follow_up_end", follow_up_end)):
+        if value is not None and value > today:
+            errors[name] = "This date cannot be in the future."
+    follow_up_end_reason = follow_up_end_reason or ""
+    if follow_up_end is not None and not follow_up_end_reason:
+        errors["follow_up_end_reason"] = "Say why follow-up ended (death, lost, withdrawal or study end)."
+    if follow_up_end is None and follow_up_end_reason:
+        errors["follow_up_end"] = "Enter the date follow-up ended, or clear the reason."
+    if follow_up_end_reason and follow_up_end_reason not in FollowUp.EndReason.values:
+        errors["follow_up_end_reason"] = f"Choose one of: {', '.join(FollowUp.EndReason.labels)}."
+    with transaction.atomic():
+        subject = Subject.objects.select_for_update().get(pk=subject.pk)
+        day1 = sorted(timezone.localtime(d).date()
+                      for d in subject.doses.filter(day=1).values_list("administered_at", flat=True))
+        if not day1 and (last_dose or new_therapy):
+            errors.setdefault("last_dose" if last_dose else "new_therapy",
+                              "The subject has no recorded dose: the follow-up starts after the first dose.")
+        if day1 and last_dose is not None and last_dose < day1[-1]:
+            errors.setdefault("last_dose", f"The last dose cannot be before the latest recorded day-1 dose "
+                                           f"({day1[-1]:%d %b %Y}).")
+        if day1 and new_therapy is not None and new_therapy < day1[0]:
+            errors.setdefault("new_therapy", f"New anti-tumour therapy cannot start before the first dose "
+                                             f"({day1[0]:%d %b %Y}).")
+        if last_dose and new_therapy and new_therapy < last_dose:
+            errors.setdefault("new_therapy", "New anti-tumour therapy cannot start before the last dose.")
+        if follow_up_end is not None:
+            start = last_dose or (day1[0] if day1 else None)
+            if start is not None and follow_up_end < start:
+                errors.setdefault("follow_up_end", f"Follow-up cannot end before {start:%d %b %Y} "
+                                                   f"({'the last dose' if last_dose else 'the first dose'}).")
+        if errors:
+            raise ValidationError(errors)
+        follow_up = FollowUp.objects.select_for_update().filter(subject=subject).first() or FollowUp(subject=subject)
+        follow_up.last_dose = last_dose
+        follow_up.new_therapy = new_therapy
+        follow_up.follow_up_end = follow_up_end
+        follow_up.follow_up_end_reason = follow_up_end_reason
+        follow_up.updated_by = user
+        follow_up.full_clean()
+        follow_up.save()
+        visits_plan_for_subject(subject=subject, follow_up=follow_up)
+    return follow_up

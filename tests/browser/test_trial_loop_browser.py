@@ -12,7 +12,9 @@ from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision
+from subjects.models import Subject
 from tests.factories import PASSWORD
+from tests.screening.helpers import predose, site_ulns
 from trialsite.celery import app as celery_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,6 +31,7 @@ def log_in(page, username):
 
 
 def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
+    site_ulns(site_a)
     expect_text = page.locator("body")
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         # Anonymous: only the login page.
@@ -36,7 +39,7 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         assert "/login/" in page.url
         shot(page, "login")
 
-        # Coordinator: enrol, with one bad try first.
+        # Coordinator: screen a candidate (one bad try first), confirm eligibility, enrol.
         log_in(page, "coordinator")
         shot(page, "coordinator-home")
         page.click("text=Open >> nth=0")
@@ -44,23 +47,40 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         assert "Cohort 1" in expect_text.inner_text()
         shot(page, "trial")
         page.click("text=Enrol a subject")
+        page.click("text=Screen a new candidate")
+        consented = (timezone.localdate() - timedelta(days=24)).isoformat()
         page.fill("#id_initials", "A1")
         page.fill("#id_date_of_birth", "1961-03-04")
         page.select_option("#id_sex", "F")
-        page.click("button[type=submit]")
+        page.fill("#id_consent_form_version", "v1.0")
+        page.fill("#id_consent_date", consented)
+        page.click("#screening-form button[type=submit]")
         page.wait_for_selector("#id_initials-error")
         assert "Enter 2 to 4 letters" in page.inner_text("#id_initials-error")
         assert page.input_value("#id_initials") == "A1"
         assert page.input_value("#id_date_of_birth") == "1961-03-04"
         shot(page, "enrol-error")
         page.fill("#id_initials", "ABC")
-        page.click("button[type=submit]")
+        page.click("#screening-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/screening/\d+/$"))
+        page.fill("#id_assessed_on", consented)
+        page.select_option("#id_ecog", "1")
+        page.click("#values-form button[type=submit]")
+        page.wait_for_selector("#criterion-ecog .badge.met")
+        for code in ("consent", "measurable", "diagnosis"):
+            page.check(f"input[name=j_{code}][value=yes]")
+        page.click("#judgement-form button[type=submit]")
+        page.wait_for_selector("#eligibility-summary.eligible")
+        page.click("#decision-form button[value=eligible]")
+        page.wait_for_selector("#enrol-from-screening")
+        page.click("#enrol-from-screening button")
         page.wait_for_url(re.compile(r"/subjects/\d+/$"))
         assert "BAT6005-SITE-A-001" in page.inner_text("h1")
         shot(page, "subject-enrolled")
 
         # First dose 22 days ago: the DLT window has closed.
         first_dose = timezone.localtime() - timedelta(days=22)
+        predose(Subject.objects.get(code="BAT6005-SITE-A-001"), first_dose, people["coordinator"])
         page.click("text=Record a dose")
         page.fill("#id_administered_at", first_dose.strftime("%Y-%m-%dT%H:%M"))
         shot(page, "dose-form")
@@ -69,28 +89,38 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         assert "C1D1" in page.inner_text("#doses")
         assert "C2D1" in page.inner_text("#visits")
 
-        # An adverse event adjudicated as a DLT.
+        # An adverse event meeting the DLT criteria: proposed as a DLT.
         page.click("text=Record an adverse event")
         page.fill("#id_term", "Pneumonitis")
         page.select_option("#id_grade", "3")
         page.fill("#id_onset_date", (first_dose + timedelta(days=9)).date().isoformat())
         page.select_option("#id_attribution", "probable")
-        page.check("#id_is_dlt")
         shot(page, "ae-form")
-        page.click("button[type=submit]")
+        page.click("#ae-form button[type=submit]")
         page.wait_for_url(re.compile(r"/subjects/\d+/$"))
-        assert "DLT" in page.inner_text("#adverse-events")
+        assert "DLT proposed" in page.inner_text("#adverse-events")
         shot(page, "subject-with-dlt")
+
+        # The investigator adjudicates it as a DLT.
+        log_in(page, "investigator")
+        page.goto(f"/subjects/{Subject.objects.get(code='BAT6005-SITE-A-001').pk}/")
+        page.click("text=DLT proposed: adjudicate")
+        page.check("input[name=decision][value=confirm]")
+        page.click("#adjudication-form button[type=submit]")
+        page.wait_for_selector("#dlt-status:has-text('DLT (adjudicated)')")
+        shot(page, "dlt-adjudicated")
+        log_in(page, "coordinator")
 
         # The worker, triggered after commit, records the recommendation.
         # The dose alone (window closed, no toxicity yet entered) already led to a recommendation
-        # to escalate; the DLT entered afterwards invalidates it and a new one is made.
+        # to escalate; the AE entered afterwards (a drug-related grade 3: G) invalidates it, and the
+        # adjudicated DLT invalidates that one in turn; a new one is made on the DLT.
         pending = EscalationDecision.objects.filter(status="pending", outcomes="1T")
         deadline = time.monotonic() + 30
         while not pending.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         decision = pending.get()
-        assert EscalationDecision.objects.filter(status="invalidated").count() == 1
+        assert EscalationDecision.objects.filter(status="invalidated").count() == 2
 
         # A coordinator sees no signing form.
         page.goto(f"/escalation/decisions/{decision.pk}/")
@@ -98,6 +128,7 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
 
         # The investigator signs: wrong password first, then the right one.
         log_in(page, "investigator")
+        page.goto("/")
         assert "Decisions awaiting your signature" in page.inner_text("main")
         shot(page, "investigator-home")
         page.click(f"a[href='/escalation/decisions/{decision.pk}/']")

@@ -39,4 +39,7 @@ class Command(BaseCommand):
                         user=user, trial=trial, site=sites.get(spec["site"]), role=spec["role"],
                         defaults={"principal": spec["role"] == Role.INVESTIGATOR},
                     )
+            from screening.management.commands.seed_reference_ranges import seed_reference_ranges
+
+            seed_reference_ranges()  # the demo sites' upper limits of normal (screening)
         self.stdout.write(f"demo: {len(DEMO_SITES)} sites, {len(DEMO_USERS)} users in {len(trials)} trials")

@@ -1,0 +1,163 @@
+"""Screening pages: the list, a new candidate with consent, and the record's working page (values,
+judgements, the criteria met / not met / missing, and the decision)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
+
+from escalation.selectors import current_cohort
+from screening import services
+from screening.forms import (
+    DecisionForm,
+    EligibilityValuesForm,
+    JudgementForm,
+    ScreeningFilter,
+    ScreeningStartForm,
+    staff_for,
+)
+from screening.models import ScreeningRecord
+from subjects.listing import paginate
+from trials.access import access_trial, sites_for
+from trials.models import SITE_ROLES, Membership, Role
+from trialsite.forms import add_service_errors
+from trialsite.views import render_form
+
+
+def _done(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+
+
+def access_screening(user, pk: int, roles=SITE_ROLES) -> ScreeningRecord:
+    """A screening record at a site where the user is site staff of the trial (404 otherwise); writes
+    need one of ``roles`` there (403)."""
+    pairs = Membership.objects.filter(user=user, role__in=SITE_ROLES).values_list("trial_id", "site_id")
+    condition = Q(pk__in=[])
+    for trial_id, site_id in pairs:
+        condition |= Q(trial_id=trial_id, site_id=site_id)
+    try:
+        record = ScreeningRecord.objects.filter(condition).select_related("trial", "site").get(pk=pk)
+    except ScreeningRecord.DoesNotExist:
+        raise Http404("No such screening record") from None
+    if not Membership.objects.filter(user=user, trial=record.trial, site=record.site, role__in=roles).exists():
+        raise PermissionDenied("Your role at this site does not allow this.")
+    return record
+
+
+def screening_list(request, code: str):
+    trial = access_trial(request.user, code, roles=SITE_ROLES)
+    form = ScreeningFilter(request.GET or None)
+    records = ScreeningRecord.objects.filter(trial=trial, site__in=sites_for(request.user, trial)).select_related(
+        "site", "subject").order_by("-created_at", "-pk")
+    if form.is_valid():
+        q, status = form.cleaned_data["q"].strip(), form.cleaned_data["status"]
+        if q:
+            records = records.filter(Q(number__icontains=q) | Q(initials__iexact=q))
+        if status:
+            records = records.filter(status=status)
+    context = {"trial": trial, "form": form, **paginate(request, records),
+               "can_screen": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists()}
+    template = "screening/list.html#results" if request.htmx else "screening/list.html"
+    return TemplateResponse(request, template, context)
+
+
+def screening_new(request, code: str):
+    trial = access_trial(request.user, code, roles=(Role.COORDINATOR,))
+    sites = sites_for(request.user, trial, roles=[Role.COORDINATOR])
+    form = ScreeningStartForm(request.POST or None, sites=sites, staff=staff_for(trial, sites),
+                              initial={"consent_obtained_by": request.user.pk})
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.screening_start(trial=trial, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _done(request, reverse("screening:detail", args=[record.pk]))
+    status = 422 if form.errors else 200
+    return render_form(request, "screening/new.html", {"trial": trial, "form": form}, status=status)
+
+
+def _context(record, *, values_form=None, judgement_form=None, decision_form=None) -> dict:
+    criteria = services.criteria_for(record.trial)
+    values_initial = {"assessed_on": record.assessed_on, **record.values}
+    judgement_initial = {f"j_{code}": "yes" if j["met"] else "no" for code, j in record.judgements.items()}
+    outcome = services.eligibility_for(record)
+    window_end = None
+    if record.assessed_on:
+        from datetime import timedelta
+
+        window_end = record.assessed_on + timedelta(days=services.screening_window_days(record.trial))
+    return {
+        "record": record,
+        "trial": record.trial,
+        "outcome": outcome,
+        "judgements": record.judgements,
+        "window_days": services.screening_window_days(record.trial),
+        "window_end": window_end,
+        "cohort": current_cohort(record.trial),
+        "values_form": values_form or EligibilityValuesForm(criteria=criteria, initial=values_initial),
+        "judgement_form": judgement_form or JudgementForm(criteria=criteria, initial=judgement_initial),
+        "decision_form": decision_form or DecisionForm(),
+        "open": record.status == ScreeningRecord.Status.IN_PROGRESS,
+    }
+
+
+def screening_detail(request, pk: int):
+    record = access_screening(request.user, pk)
+    return TemplateResponse(request, "screening/detail.html", _context(record))
+
+
+def screening_values(request, pk: int):
+    record = access_screening(request.user, pk)
+    criteria = services.criteria_for(record.trial)
+    form = EligibilityValuesForm(request.POST or None, criteria=criteria)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.screening_values_record(record=record, user=request.user,
+                                                      assessed_on=form.cleaned_data["assessed_on"],
+                                                      values=form.values())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if not request.htmx:
+                return HttpResponseRedirect(reverse("screening:detail", args=[record.pk]) + "#results")
+            form = None
+    status = 422 if form is not None and form.errors else 200
+    return render_form(request, "screening/detail.html", _context(record, values_form=form), status=status)
+
+
+def screening_judge(request, pk: int):
+    record = access_screening(request.user, pk)
+    form = JudgementForm(request.POST or None, criteria=services.criteria_for(record.trial))
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = services.screening_judge(record=record, user=request.user, judgements=form.judgements())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if not request.htmx:
+                return HttpResponseRedirect(reverse("screening:detail", args=[record.pk]) + "#results")
+            form = None
+    status = 422 if form is not None and form.errors else 200
+    return render_form(request, "screening/detail.html", _context(record, judgement_form=form), status=status)
+
+
+def screening_decide(request, pk: int):
+    record = access_screening(request.user, pk)
+    form = DecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if form.cleaned_data["action"] == "eligible":
+                services.screening_confirm_eligible(record=record, user=request.user)
+            else:
+                services.screening_fail(record=record, user=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _done(request, reverse("screening:detail", args=[record.pk]))
+    status = 422 if form.errors else 200
+    return render_form(request, "screening/detail.html", _context(record, decision_form=form), status=status)

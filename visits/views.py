@@ -1,0 +1,126 @@
+"""Visit pages: a subject's calendar, recording a visit done or missed, the follow-up anchors, and the
+site-wide list of overdue and due-soon visits. Every object comes through trials.access."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
+
+from trials.access import access_subject, access_visit
+from trials.models import Membership, Role, Site, Trial
+from trialsite.forms import add_service_errors
+from visits import services
+from visits.forms import FollowUpForm, VisitDoneForm, VisitMissedForm
+from visits.models import FollowUp
+from visits.selectors import attention_visits
+from visits.watch import due_soon_days
+
+
+def _done(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+
+
+def _can_record(user, subject) -> bool:
+    return Membership.objects.filter(user=user, trial=subject.trial, site=subject.site,
+                                     role__in=[Role.COORDINATOR, Role.INVESTIGATOR]).exists()
+
+
+def subject_calendar(request, pk: int):
+    subject = access_subject(request.user, pk)
+    today = timezone.localdate()
+    soon = due_soon_days()
+    visits = list(subject.visits.select_related("recorded_by").order_by("target", "code"))
+    for v in visits:
+        v.state_now = v.state(today)
+        if v.state_now == "planned" and (v.window_start - today).days <= soon:
+            v.state_now = "due_soon"
+    months = [(month, list(rows)) for month, rows in groupby(visits, key=lambda v: v.target.replace(day=1))]
+    counts = {state: sum(1 for v in visits if v.state_now == state)
+              for state in ("overdue", "open", "due_soon", "done", "missed")}
+    return render(request, "visits/calendar.html", {
+        "subject": subject, "trial": subject.trial, "months": months, "today": today, "counts": counts,
+        "deviations": sum(1 for v in visits if v.deviation),
+        "follow_up": FollowUp.objects.filter(subject=subject).first(),
+        "can_record": _can_record(request.user, subject),
+        "is_coordinator": Membership.objects.filter(user=request.user, trial=subject.trial, site=subject.site,
+                                                    role=Role.COORDINATOR).exists(),
+    })
+
+
+def visit_record(request, pk: int):
+    """Record one visit done (date) or missed (reason): two forms, each an htmx partial of this page."""
+    visit = access_visit(request.user, pk)
+    if not _can_record(request.user, visit.subject):
+        raise PermissionDenied("Your role at this site does not allow this.")
+    action = request.POST.get("action") if request.method == "POST" else None
+    done_form = VisitDoneForm(request.POST if action == "done" else None, prefix="done",
+                              initial={"done_on": min(timezone.localdate(), visit.target)})
+    missed_form = VisitMissedForm(request.POST if action == "missed" else None, prefix="missed")
+    form = {"done": done_form, "missed": missed_form}.get(action)
+    if form is not None and form.is_valid():
+        try:
+            if action == "done":
+                services.visit_record_done(visit=visit, user=request.user, **form.cleaned_data)
+            else:
+                services.visit_record_missed(visit=visit, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _done(request, reverse("visits:calendar", args=[visit.subject_id]) + f"#visit-{visit.pk}")
+    status = 422 if form is not None and form.errors else 200
+    template = "visits/record.html"
+    if request.htmx and action:
+        template += f"#{action}_form"
+    context = {"visit": visit, "subject": visit.subject, "done_form": done_form, "missed_form": missed_form,
+               "window_days": (visit.window_end - visit.window_start).days}
+    return TemplateResponse(request, template, context, status=status)
+
+
+def follow_up_edit(request, pk: int):
+    subject = access_subject(request.user, pk, roles=[Role.COORDINATOR])
+    instance = FollowUp.objects.filter(subject=subject).first()
+    form = FollowUpForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.follow_up_set(subject=subject, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return _done(request, reverse("visits:calendar", args=[subject.pk]))
+    status = 422 if form.errors else 200
+    template = "visits/follow_up.html" + ("#form" if request.htmx else "")
+    return TemplateResponse(request, template, {"subject": subject, "form": form}, status=status)
+
+
+def attention_list(request):
+    """Site staff: the overdue and due-soon visits at their sites, filterable by trial and site."""
+    staff_roles = [Role.COORDINATOR, Role.INVESTIGATOR]
+    trials = Trial.objects.filter(memberships__user=request.user, memberships__role__in=staff_roles)
+    trials = trials.distinct().order_by("code")
+    if not trials.exists():
+        raise PermissionDenied("Only coordinators and investigators see the visits of their sites.")
+    sites = Site.objects.filter(memberships__user=request.user,
+                                memberships__role__in=[Role.COORDINATOR, Role.INVESTIGATOR]).distinct()
+    trial = trials.filter(code=request.GET.get("trial")).first() if request.GET.get("trial") else None
+    site = sites.filter(code=request.GET.get("site")).first() if request.GET.get("site") else None
+    today = timezone.localdate()
+    queryset = attention_visits(request.user, today=today, trial=trial, site=site)
+    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    for v in page:
+        v.state_now = v.state(today)
+        if v.state_now == "planned":
+            v.state_now = "due_soon"
+    query = "&".join(f"{k}={v}" for k, v in (("trial", trial and trial.code), ("site", site and site.code)) if v)
+    return render(request, "visits/attention_list.html", {
+        "page": page, "trials": trials, "sites": sites.order_by("code"), "trial": trial, "site": site,
+        "today": today, "days": due_soon_days(), "query": query,
+        "overdue_total": queryset.filter(window_end__lt=today).count(),
+    })
