@@ -3,9 +3,9 @@ judgements, the criteria met / not met / missing, and the decision)."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
@@ -22,30 +22,14 @@ from screening.forms import (
 )
 from screening.models import ScreeningRecord
 from subjects.listing import paginate
-from trials.access import access_trial, sites_for
-from trials.models import SITE_ROLES, Membership, Role
+from trials.access import access_screening, access_trial, sites_for
+from trials.models import SITE_ROLES, Role
 from trialsite.forms import add_service_errors
 from trialsite.views import render_form
 
 
 def _done(request, url: str):
     return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
-
-
-def access_screening(user, pk: int, roles=SITE_ROLES) -> ScreeningRecord:
-    """A screening record at a site where the user is site staff of the trial (404 otherwise); writes
-    need one of ``roles`` there (403)."""
-    pairs = Membership.objects.filter(user=user, role__in=SITE_ROLES).values_list("trial_id", "site_id")
-    condition = Q(pk__in=[])
-    for trial_id, site_id in pairs:
-        condition |= Q(trial_id=trial_id, site_id=site_id)
-    try:
-        record = ScreeningRecord.objects.filter(condition).select_related("trial", "site").get(pk=pk)
-    except ScreeningRecord.DoesNotExist:
-        raise Http404("No such screening record") from None
-    if not Membership.objects.filter(user=user, trial=record.trial, site=record.site, role__in=roles).exists():
-        raise PermissionDenied("Your role at this site does not allow this.")
-    return record
 
 
 def screening_list(request, code: str):

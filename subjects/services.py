@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
@@ -42,7 +42,8 @@ from subjects.models import (
     Subject,
 )
 from trialrules import dosing, gates
-from trials.models import Drug, Membership, Role, Site, Trial
+from trials.access import require_site_role
+from trials.models import Drug, Role, Site, Trial
 
 
 def _review_escalation_after_commit(trial: Trial) -> None:
@@ -325,9 +326,8 @@ def first_dose_gate_status(subject: Subject, *, when: datetime | None = None,
 
 def gate_override(*, subject: Subject, user, gate: str, reason: str) -> GateOverride:
     """An investigator of the subject's site overrides one timing gate for the subject's first dose."""
-    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
-                                     role=Role.INVESTIGATOR).exists():
-        raise PermissionDenied("Only an investigator at the subject's site may override a timing gate.")
+    require_site_role(user, subject, Role.INVESTIGATOR,
+                      "Only an investigator at the subject's site may override a timing gate.")
     if not _gated(subject):
         raise ValidationError("Timing gates apply only to subjects of a dose-escalation cohort.")
     reason = (reason or "").strip()
@@ -441,9 +441,7 @@ def dlt_adjudicate(*, event: AdverseEvent, user, confirm: bool, comment: str = "
     """An investigator of the subject's site confirms or rejects an AE as a DLT (audited). Only confirmed
     DLTs count for dose escalation."""
     subject = event.subject
-    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
-                                     role=Role.INVESTIGATOR).exists():
-        raise PermissionDenied("Only an investigator at the subject's site adjudicates DLTs.")
+    require_site_role(user, subject, Role.INVESTIGATOR, "Only an investigator at the subject's site adjudicates DLTs.")
     comment = (comment or "").strip()
     if confirm:
         ok, message = _in_dlt_window(subject, event.onset_date)
@@ -495,9 +493,8 @@ def assessment_record(*, subject: Subject, user, kind: str, assessed_on: date, w
 
 def continuation_grant(*, subject: Subject, user, reason: str) -> ContinuationException:
     """An investigator records the exception allowing treatment beyond the protocol's cycle maximum."""
-    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
-                                     role=Role.INVESTIGATOR).exists():
-        raise PermissionDenied("Only an investigator at the subject's site may allow continuation.")
+    require_site_role(user, subject, Role.INVESTIGATOR,
+                      "Only an investigator at the subject's site may allow continuation.")
     reason = (reason or "").strip()
     if len(reason) < 10:
         raise ValidationError({"reason": "Say why treatment continues, in at least 10 characters."})

@@ -30,8 +30,8 @@ from subjects.forms import (
 )
 from subjects.listing import paginate
 from subjects.models import AdverseEvent, CtcaeTerm
-from trials.access import access_subject, access_trial, sites_for, subjects_for
-from trials.models import SITE_ROLES, Membership, Role
+from trials.access import access_subject, access_trial, has_site_role, sites_for, subjects_for
+from trials.models import SITE_ROLES, Role
 from trialsite.forms import add_service_errors
 from trialsite.views import render_form
 
@@ -57,8 +57,7 @@ def _gate_context(subject, user) -> dict:
             "overrides": list(overrides.values()),
             "blocked": any(b["override"] is None for b in blocks),
         },
-        "can_override": Membership.objects.filter(user=user, trial=subject.trial, site=subject.site,
-                                                  role=Role.INVESTIGATOR).exists(),
+        "can_override": has_site_role(user, subject, Role.INVESTIGATOR),
     }
 
 
@@ -125,8 +124,7 @@ def subject_detail(request, pk: int):
             "screening": getattr(subject, "screening", None),
             "continuation": getattr(subject, "continuation", None),
             "signals": services.titration_signals(subject.trial, subject),
-            "is_investigator": Membership.objects.filter(user=request.user, trial=subject.trial, site=subject.site,
-                                                         role=Role.INVESTIGATOR).exists(),
+            "is_investigator": has_site_role(request.user, subject, Role.INVESTIGATOR),
             "dlt_window_end": subject.dlt_window_end(subject.trial.dlt_window_days)
             if subject.trial.dlt_window_days else None,
             **_gate_context(subject, request.user),
@@ -227,8 +225,7 @@ def adverse_event_detail(request, pk: int):
     """One AE; the investigator adjudicates a proposed (or any in-window) DLT here."""
     event = get_object_or_404(AdverseEvent.objects.select_related("subject", "ctcae", "adjudicated_by"), pk=pk)
     subject = access_subject(request.user, event.subject_id)
-    is_investigator = Membership.objects.filter(user=request.user, trial=subject.trial, site=subject.site,
-                                                role=Role.INVESTIGATOR).exists()
+    is_investigator = has_site_role(request.user, subject, Role.INVESTIGATOR)
     form = AdjudicationForm(request.POST or None)
     if request.method == "POST":
         if not is_investigator:

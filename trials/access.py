@@ -39,15 +39,34 @@ def sites_for(user, trial: Trial, roles=SITE_ROLES):
     return Site.objects.filter(memberships__user=user, memberships__trial=trial, memberships__role__in=roles)
 
 
-def subjects_for(user, trial: Trial | None = None):
-    """Subjects at the (trial, site) pairs where the user is a coordinator or an investigator."""
-    from subjects.models import Subject
-
+def at_staff_sites(user) -> Q:
+    """Rows with ``trial`` and ``site`` at the (trial, site) pairs where the user is site staff
+    (coordinator or investigator)."""
     pairs = Membership.objects.filter(user=user, role__in=SITE_ROLES).values_list("trial_id", "site_id")
     condition = Q(pk__in=[])
     for trial_id, site_id in pairs:
         condition |= Q(trial_id=trial_id, site_id=site_id)
-    queryset = Subject.objects.filter(condition)
+    return condition
+
+
+def has_site_role(user, record, roles=SITE_ROLES) -> bool:
+    """Whether the user holds one of ``roles`` in the trial and at the site of ``record`` (a subject,
+    a screening record: anything with ``trial_id`` and ``site_id``)."""
+    roles = [roles] if isinstance(roles, str) else roles
+    return Membership.objects.filter(user=user, trial_id=record.trial_id, site_id=record.site_id,
+                                     role__in=roles).exists()
+
+
+def require_site_role(user, record, roles=SITE_ROLES, message="Your role at this site does not allow this."):
+    if not has_site_role(user, record, roles):
+        raise PermissionDenied(message)
+
+
+def subjects_for(user, trial: Trial | None = None):
+    """Subjects at the (trial, site) pairs where the user is a coordinator or an investigator."""
+    from subjects.models import Subject
+
+    queryset = Subject.objects.filter(at_staff_sites(user))
     if trial is not None:
         queryset = queryset.filter(trial=trial)
     return queryset.select_related("trial", "site", "dose_level", "cohort")
@@ -61,8 +80,7 @@ def access_subject(user, pk: int, roles=SITE_ROLES):
         subject = subjects_for(user).get(pk=pk)
     except Subject.DoesNotExist:
         raise Http404("No such subject") from None
-    if not Membership.objects.filter(user=user, trial=subject.trial, site=subject.site, role__in=roles).exists():
-        raise PermissionDenied("Your role at this site does not allow this.")
+    require_site_role(user, subject, roles)
     return subject
 
 
@@ -98,7 +116,18 @@ def access_visit(user, pk: int, roles=SITE_ROLES):
         visit = visits_for(user).select_related("subject__trial", "subject__site").get(pk=pk)
     except PlannedVisit.DoesNotExist:
         raise Http404("No such visit") from None
-    subject = visit.subject
-    if not Membership.objects.filter(user=user, trial=subject.trial, site=subject.site, role__in=roles).exists():
-        raise PermissionDenied("Your role at this site does not allow this.")
+    require_site_role(user, visit.subject, roles)
     return visit
+
+
+def access_screening(user, pk: int, roles=SITE_ROLES):
+    """A screening record at a site where the user is site staff of the trial (404 otherwise); writes
+    need one of ``roles`` there (403)."""
+    from screening.models import ScreeningRecord
+
+    try:
+        record = ScreeningRecord.objects.filter(at_staff_sites(user)).select_related("trial", "site").get(pk=pk)
+    except ScreeningRecord.DoesNotExist:
+        raise Http404("No such screening record") from None
+    require_site_role(user, record, roles)
+    return record

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from subjects.models import Subject
 from trialrules.visits import Anchors, Window, classify_done, plan_visits
-from trials.models import Membership, Role
+from trials.access import require_site_role
+from trials.models import Role
 from visits.models import FollowUp, PlannedVisit
 
 MISSED_REASON_MIN_LENGTH = 3
@@ -85,9 +86,8 @@ def visits_plan_for_subject(*, subject: Subject, follow_up: FollowUp | None = No
 
 
 def _require_site_staff(user, subject: Subject) -> None:
-    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
-                                     role__in=[Role.COORDINATOR, Role.INVESTIGATOR]).exists():
-        raise PermissionDenied("Only the coordinators and investigators of the subject's site record visits.")
+    require_site_role(user, subject, [Role.COORDINATOR, Role.INVESTIGATOR],
+                      "Only the coordinators and investigators of the subject's site record visits.")
 
 
 def _locked_planned(visit: PlannedVisit) -> PlannedVisit:
@@ -156,9 +156,8 @@ def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_
                   today: date | None = None) -> FollowUp:
     """Set the subject's follow-up anchors (coordinators) and regenerate the plan."""
     today = today or timezone.localdate()
-    if not Membership.objects.filter(user=user, trial_id=subject.trial_id, site_id=subject.site_id,
-                                     role=Role.COORDINATOR).exists():
-        raise PermissionDenied("Only a coordinator of the subject's site records the follow-up.")
+    require_site_role(user, subject, Role.COORDINATOR,
+                      "Only a coordinator of the subject's site records the follow-up.")
     errors: dict[str, str] = {}
     for name, value in (("last_dose", last_dose), ("new_therapy", new_therapy), ("follow_up_end", follow_up_end)):
         if value is not None and value > today:

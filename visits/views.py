@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
-from trials.access import access_subject, access_visit
-from trials.models import Membership, Role, Site, Trial
+from trials.access import access_subject, access_visit, has_site_role
+from trials.models import SITE_ROLES, Role, Site, Trial
 from trialsite.forms import add_service_errors
 from visits import services
 from visits.forms import FollowUpForm, VisitDoneForm, VisitMissedForm
@@ -26,11 +26,6 @@ from visits.watch import due_soon_days
 
 def _done(request, url: str):
     return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
-
-
-def _can_record(user, subject) -> bool:
-    return Membership.objects.filter(user=user, trial=subject.trial, site=subject.site,
-                                     role__in=[Role.COORDINATOR, Role.INVESTIGATOR]).exists()
 
 
 def subject_calendar(request, pk: int):
@@ -49,17 +44,14 @@ def subject_calendar(request, pk: int):
         "subject": subject, "trial": subject.trial, "months": months, "today": today, "counts": counts,
         "deviations": sum(1 for v in visits if v.deviation),
         "follow_up": FollowUp.objects.filter(subject=subject).first(),
-        "can_record": _can_record(request.user, subject),
-        "is_coordinator": Membership.objects.filter(user=request.user, trial=subject.trial, site=subject.site,
-                                                    role=Role.COORDINATOR).exists(),
+        "can_record": has_site_role(request.user, subject),
+        "is_coordinator": has_site_role(request.user, subject, Role.COORDINATOR),
     })
 
 
 def visit_record(request, pk: int):
     """Record one visit done (date) or missed (reason): two forms, each an htmx partial of this page."""
     visit = access_visit(request.user, pk)
-    if not _can_record(request.user, visit.subject):
-        raise PermissionDenied("Your role at this site does not allow this.")
     action = request.POST.get("action") if request.method == "POST" else None
     done_form = VisitDoneForm(request.POST if action == "done" else None, prefix="done",
                               initial={"done_on": min(timezone.localdate(), visit.target)})
@@ -102,13 +94,11 @@ def follow_up_edit(request, pk: int):
 
 def attention_list(request):
     """Site staff: the overdue and due-soon visits at their sites, filterable by trial and site."""
-    staff_roles = [Role.COORDINATOR, Role.INVESTIGATOR]
-    trials = Trial.objects.filter(memberships__user=request.user, memberships__role__in=staff_roles)
+    trials = Trial.objects.filter(memberships__user=request.user, memberships__role__in=SITE_ROLES)
     trials = trials.distinct().order_by("code")
     if not trials.exists():
         raise PermissionDenied("Only coordinators and investigators see the visits of their sites.")
-    sites = Site.objects.filter(memberships__user=request.user,
-                                memberships__role__in=[Role.COORDINATOR, Role.INVESTIGATOR]).distinct()
+    sites = Site.objects.filter(memberships__user=request.user, memberships__role__in=SITE_ROLES).distinct()
     trial = trials.filter(code=request.GET.get("trial")).first() if request.GET.get("trial") else None
     site = sites.filter(code=request.GET.get("site")).first() if request.GET.get("site") else None
     today = timezone.localdate()
