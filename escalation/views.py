@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
 
 from escalation import services
 from escalation.forms import IntermediateLevelForm, SignForm
@@ -13,11 +11,7 @@ from escalation.models import EscalationDecision
 from trials.access import access_decision, access_trial, roles_in
 from trials.models import Role
 from trialsite.forms import add_service_errors
-from trialsite.views import render_form
-
-
-def _redirect(request, url: str):
-    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+from trialsite.views import redirect_after_form, render_form
 
 
 def decision_detail(request, pk: int):
@@ -37,7 +31,7 @@ def decision_detail(request, pk: int):
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                return _redirect(request, reverse("escalation:decision", args=[decision.pk]))
+                return redirect_after_form(request, reverse("escalation:decision", args=[decision.pk]))
         decision.refresh_from_db()
     context = {
         "decision": decision,
@@ -58,6 +52,6 @@ def intermediate_level_new(request, code: str):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _redirect(request, reverse("trials:detail", args=[trial.code]))
+            return redirect_after_form(request, reverse("trials:detail", args=[trial.code]))
     return render_form(request, "escalation/intermediate_level.html", {"trial": trial, "form": form},
                        status=422 if form.errors else 200)

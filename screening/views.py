@@ -8,7 +8,6 @@ from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
 
 from escalation.selectors import current_cohort
 from screening import services
@@ -25,11 +24,7 @@ from subjects.listing import paginate
 from trials.access import access_screening, access_trial, sites_for
 from trials.models import SITE_ROLES, Role
 from trialsite.forms import add_service_errors
-from trialsite.views import render_form
-
-
-def _done(request, url: str):
-    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+from trialsite.views import redirect_after_form, render_form
 
 
 def screening_list(request, code: str):
@@ -45,8 +40,7 @@ def screening_list(request, code: str):
             records = records.filter(status=status)
     context = {"trial": trial, "form": form, **paginate(request, records),
                "can_screen": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists()}
-    template = "screening/list.html#results" if request.htmx else "screening/list.html"
-    return TemplateResponse(request, template, context)
+    return render_form(request, "screening/list.html", context, partial="results")
 
 
 def screening_new(request, code: str):
@@ -60,7 +54,7 @@ def screening_new(request, code: str):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("screening:detail", args=[record.pk]))
+            return redirect_after_form(request, reverse("screening:detail", args=[record.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "screening/new.html", {"trial": trial, "form": form}, status=status)
 
@@ -142,6 +136,6 @@ def screening_decide(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("screening:detail", args=[record.pk]))
+            return redirect_after_form(request, reverse("screening:detail", args=[record.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "screening/detail.html", _context(record, decision_form=form), status=status)

@@ -137,6 +137,17 @@ def planned_dose_for(subject: Subject, drug: Drug, *, weight_kg: Decimal | None 
                                weight_kg=weight_kg, drug=drug.name)
 
 
+def planned_doses(subject: Subject, *, weight_kg: Decimal | None) -> list[tuple[Drug, dosing.PlannedDose | str]]:
+    """Each drug of the regimen with its planned dose, or why it cannot be computed (no weight yet)."""
+    planned = []
+    for drug in subject.trial.drugs.all():
+        try:
+            planned.append((drug, planned_dose_for(subject, drug, weight_kg=weight_kg)))
+        except ValueError as exc:
+            planned.append((drug, str(exc)))
+    return planned
+
+
 def dose_record(
     *, subject: Subject, drug: Drug, cycle: int, day: int, administered_at: datetime, dose: Decimal | None = None,
     user, now: datetime | None = None, weight_kg: Decimal | None = None, deviation_reason: str = "",

@@ -6,12 +6,9 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Min, Q
-from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django_htmx.http import HttpResponseClientRedirect
 
 from escalation.selectors import current_cohort
 from screening.models import ScreeningRecord
@@ -33,11 +30,7 @@ from subjects.models import AdverseEvent, CtcaeTerm
 from trials.access import access_subject, access_trial, has_site_role, sites_for, subjects_for
 from trials.models import SITE_ROLES, Role
 from trialsite.forms import add_service_errors
-from trialsite.views import render_form
-
-
-def _done(request, url: str):
-    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+from trialsite.views import redirect_after_form, render_form
 
 
 def _gate_context(subject, user) -> dict:
@@ -75,7 +68,7 @@ def subject_enrol(request, code: str):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("subjects:detail", args=[subject.pk]))
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/enrol.html",
                        {"trial": trial, "form": form, "cohort": current_cohort(trial)}, status=status)
@@ -92,8 +85,7 @@ def subject_list(request, code: str):
         if status:
             subjects = subjects.filter(status=status)
     context = {"trial": trial, "form": form, **paginate(request, subjects)}
-    template = "subjects/list.html#results" if request.htmx else "subjects/list.html"
-    return TemplateResponse(request, template, context)
+    return render_form(request, "subjects/list.html", context, partial="results")
 
 
 def subject_detail(request, pk: int):
@@ -103,12 +95,7 @@ def subject_detail(request, pk: int):
     for event in events:
         event._first_dose_cache = first.administered_at.date() if first else False
     weight = services.latest_weight(subject)
-    planned = []
-    for drug in subject.trial.drugs.all():
-        try:
-            planned.append((drug, services.planned_dose_for(subject, drug, weight_kg=weight)))
-        except ValueError as exc:
-            planned.append((drug, str(exc)))
+    planned = services.planned_doses(subject, weight_kg=weight)
     return render(
         request,
         "subjects/detail.html",
@@ -146,15 +133,10 @@ def dose_new(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("subjects:detail", args=[subject.pk]))
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     weight = services.latest_weight(subject)
-    planned = []
-    for drug in subject.trial.drugs.all():
-        try:
-            planned.append((drug, services.planned_dose_for(subject, drug, weight_kg=weight)))
-        except ValueError as exc:
-            planned.append((drug, str(exc)))
+    planned = services.planned_doses(subject, weight_kg=weight)
     context = {"subject": subject, "form": form, "planned": planned, "weight": weight,
                **_gate_context(subject, request.user)}
     return render_form(request, "subjects/dose_form.html", context, status=status)
@@ -172,7 +154,7 @@ def gate_override_new(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("subjects:detail", args=[subject.pk]))
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/gate_override.html", {"subject": subject, "form": form, **context},
                        status=status)
@@ -190,7 +172,7 @@ def adverse_event_new(request, pk: int):
             if event.dlt_status == AdverseEvent.DltStatus.PROPOSED:
                 messages.warning(request, f"{event.term} grade {event.grade} meets the DLT criteria: proposed as a "
                                           "DLT for the investigator's adjudication.")
-            return _done(request, reverse("subjects:detail", args=[subject.pk]))
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     term = form["term"].value() or ""
     ctcae = CtcaeTerm.objects.filter(term__iexact=term.strip()).first() if term else None
@@ -238,7 +220,7 @@ def adverse_event_detail(request, pk: int):
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                return _done(request, reverse("subjects:ae_detail", args=[event.pk]))
+                return redirect_after_form(request, reverse("subjects:ae_detail", args=[event.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/ae_detail.html",
                        {"event": event, "subject": subject, "form": form, "is_investigator": is_investigator,
@@ -265,8 +247,7 @@ def adverse_event_list(request, code: str):
     context = {"trial": trial, "form": form, **paginate(request, events)}
     for event in context["page"]:
         event._first_dose_cache = event.first_dose.date() if event.first_dose else False
-    template = "subjects/ae_list.html#results" if request.htmx else "subjects/ae_list.html"
-    return TemplateResponse(request, template, context)
+    return render_form(request, "subjects/ae_list.html", context, partial="results")
 
 
 def assessment_new(request, pk: int):
@@ -279,7 +260,7 @@ def assessment_new(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("subjects:detail", args=[subject.pk]))
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/assessment_form.html", {"subject": subject, "form": form}, status=status)
 
@@ -293,7 +274,7 @@ def continuation_new(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("subjects:detail", args=[subject.pk]))
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/continuation_form.html", {"subject": subject, "form": form},
                        status=status)

@@ -7,25 +7,19 @@ from itertools import groupby
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseRedirect
 from django.shortcuts import render
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django_htmx.http import HttpResponseClientRedirect
 
 from trials.access import access_subject, access_visit, has_site_role
 from trials.models import SITE_ROLES, Role, Site, Trial
 from trialsite.forms import add_service_errors
+from trialsite.views import redirect_after_form, render_form
 from visits import services
 from visits.forms import FollowUpForm, VisitDoneForm, VisitMissedForm
 from visits.models import FollowUp
 from visits.selectors import attention_visits
 from visits.watch import due_soon_days
-
-
-def _done(request, url: str):
-    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
 
 
 def subject_calendar(request, pk: int):
@@ -66,14 +60,12 @@ def visit_record(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("visits:calendar", args=[visit.subject_id]) + f"#visit-{visit.pk}")
-    status = 422 if form is not None and form.errors else 200
-    template = "visits/record.html"
-    if request.htmx and action:
-        template += f"#{action}_form"
+            url = reverse("visits:calendar", args=[visit.subject_id]) + f"#visit-{visit.pk}"
+            return redirect_after_form(request, url)
     context = {"visit": visit, "subject": visit.subject, "done_form": done_form, "missed_form": missed_form,
                "window_days": (visit.window_end - visit.window_start).days}
-    return TemplateResponse(request, template, context, status=status)
+    return render_form(request, "visits/record.html", context, status=422 if form is not None and form.errors else 200,
+                       partial=f"{action}_form" if action else "")
 
 
 def follow_up_edit(request, pk: int):
@@ -86,10 +78,9 @@ def follow_up_edit(request, pk: int):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return _done(request, reverse("visits:calendar", args=[subject.pk]))
-    status = 422 if form.errors else 200
-    template = "visits/follow_up.html" + ("#form" if request.htmx else "")
-    return TemplateResponse(request, template, {"subject": subject, "form": form}, status=status)
+            return redirect_after_form(request, reverse("visits:calendar", args=[subject.pk]))
+    return render_form(request, "visits/follow_up.html", {"subject": subject, "form": form},
+                       status=422 if form.errors else 200)
 
 
 def attention_list(request):
