@@ -22,18 +22,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# The code, listed one by one: the build context may hold a .venv/ and a .local/ (embedded
-# database files) that must not reach the image. A new top-level app needs a line here.
-COPY README.m[d] manage.py ./
-COPY trialsite ./trialsite
-COPY trialrules ./trialrules
-COPY trials ./trials
-COPY escalation ./escalation
-COPY subjects ./subjects
-COPY visits ./visits
-COPY templates ./templates
-COPY static ./static
-COPY protocols ./protocols
+# The code: .dockerignore keeps .venv/, .local/ (embedded database files), .git and artifacts out.
+COPY . .
 
 # Editable, so BASE_DIR stays /app (templates/, static/ and protocols/ are found there).
 RUN pip install --no-deps -e . \
