@@ -1,6 +1,6 @@
 """The CTCAE v5.0 term list (NCI, public domain) shipped as ``subjects/data/ctcae_v5.csv``: 837 terms
-with the text of each grade. Loaded by a data migration; ``ensure_loaded`` reloads it into an empty
-table (a flushed test database, a restored dump without it)."""
+with the text of each grade. Loaded by a data migration; ``manage.py load_ctcae`` reloads it into a
+table that lost it (a restored dump without it)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,3 @@ def load(model) -> int:
         ]
     return len(model.objects.bulk_create(rows, ignore_conflicts=True))
 
-
-def ensure_loaded() -> None:
-    from subjects.models import CtcaeTerm
-
-    if not CtcaeTerm.objects.exists():
-        load(CtcaeTerm)

@@ -31,7 +31,6 @@ from django.db.models import Min
 from django.utils import timezone
 
 from escalation.models import Cohort
-from subjects.ctcae import ensure_loaded as ensure_ctcae_loaded
 from subjects.models import (
     AdverseEvent,
     Assessment,
@@ -364,7 +363,6 @@ DEFAULT_DLT_MIN_GRADE = 3
 
 def ctcae_lookup(term: str) -> CtcaeTerm:
     """The CTCAE v5.0 term typed (case-insensitive); a ValidationError with suggestions otherwise."""
-    ensure_ctcae_loaded()
     term = (term or "").strip()
     found = CtcaeTerm.objects.filter(term__iexact=term).first()
     if found is not None:

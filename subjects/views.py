@@ -13,7 +13,6 @@ from django.utils import timezone
 from escalation.selectors import current_cohort
 from screening.models import ScreeningRecord
 from subjects import services
-from subjects.ctcae import ensure_loaded as ensure_ctcae_loaded
 from subjects.forms import (
     AdjudicationForm,
     AdverseEventFilter,
@@ -184,7 +183,6 @@ def adverse_event_new(request, pk: int):
 
 def ctcae_search(request):
     """htmx: the CTCAE terms matching what is typed, as <option>s of the term input's datalist."""
-    ensure_ctcae_loaded()
     q = (request.GET.get("term") or request.GET.get("q") or "").strip()
     terms = []
     if len(q) >= 2:
@@ -196,7 +194,6 @@ def ctcae_search(request):
 
 def ctcae_grade(request):
     """htmx: the definition of the chosen grade of the typed term."""
-    ensure_ctcae_loaded()
     term = CtcaeTerm.objects.filter(term__iexact=(request.GET.get("term") or "").strip()).first()
     grade = request.GET.get("grade") or ""
     text = term.grade_text(int(grade)) if term and grade.isdigit() else ""

@@ -37,6 +37,19 @@ def _collected_static(tmp_path_factory):
     override.disable()
 
 
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests start from a flushed database (pytest-django runs them after the others and
+    each one flushes every table at its end), so the CTCAE terms the data migration loads are put back
+    first, as the migration left them."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        from subjects.ctcae import load
+        from subjects.models import CtcaeTerm
+
+        load(CtcaeTerm)
+
+
 def load_trial(code: str) -> Trial:
     path = next(p for p in (Path(settings.BASE_DIR) / "protocols").glob("*.toml") if read_protocol(p).code == code)
     trial, _ = protocol_load(definition=read_protocol(path))

@@ -10,7 +10,7 @@ from django.utils import timezone
 from subjects.services import dose_record, subject_enrol
 from tests.screening.helpers import predose
 from visits.models import PlannedVisit
-from visits.tasks import flag_overdue_visits
+from visits.watch import flag_overdue
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +29,9 @@ def test_first_dose_plans_visits_and_the_watch_flags_overdue_ones(people, bat600
     assert subject.visits.filter(kind="imaging").exists() and subject.visits.filter(kind="survival").exists()
 
     # C2D1's window closed 6 days ago and screening's long before: both overdue; nothing later is.
-    assert flag_overdue_visits() == 2
+    assert flag_overdue(timezone.localdate()) == 2
     assert set(PlannedVisit.objects.filter(overdue=True).values_list("code", flat=True)) == {"SCR", "C2D1"}
-    assert flag_overdue_visits() == 0  # flagged once
+    assert flag_overdue(timezone.localdate()) == 0  # flagged once
 
     # Cycle 2 given late: the plan moves with its anchor, C3 follows the actual dose.
     given = dosed + timedelta(days=26)

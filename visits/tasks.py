@@ -8,19 +8,13 @@ from datetime import date
 from celery import shared_task
 from django.utils import timezone
 
-from visits.watch import flag_overdue, run_watch
+from visits.watch import run_watch
 
 log = logging.getLogger(__name__)
 
 
 def _today(today: str | None) -> date:
     return date.fromisoformat(today) if today else timezone.localdate()
-
-
-@shared_task
-def flag_overdue_visits(today: str | None = None) -> int:
-    """Flag overdue visits; returns how many were flagged by this run."""
-    return flag_overdue(_today(today))
 
 
 @shared_task

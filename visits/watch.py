@@ -33,7 +33,7 @@ def overdue_queryset(today: date):
 
 def flag_overdue(today: date) -> int:
     """A visit is overdue when its window has closed and it is neither done nor missed: one UPDATE."""
-    with pghistory.context(source="celery:visits.flag_overdue_visits"):
+    with pghistory.context(source="celery:visits.watch_visits"):
         return overdue_queryset(today).update(overdue=True, overdue_since=Now())
 
 

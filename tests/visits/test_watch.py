@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from notifications.models import Notification
 from visits.models import PlannedVisit
 from visits.services import visit_record_done
-from visits.tasks import flag_overdue_visits, watch_visits
+from visits.tasks import watch_visits
 from visits.watch import flag_overdue, notify, run_watch
 
 FIRST = date(2026, 1, 5)
@@ -63,7 +63,7 @@ def test_done_and_missed_visits_are_never_overdue(subject_factory, site_a, peopl
     from visits.services import visit_record_missed
 
     visit_record_missed(visit=c3, user=people["coordinator"], missed_reason="Patient declined")
-    assert flag_overdue_visits(today.isoformat()) == 2  # SCR and IMG-W6 (window closed 23 Feb)
+    assert flag_overdue(today) == 2  # SCR and IMG-W6 (window closed 23 Feb)
     assert set(PlannedVisit.objects.filter(overdue=True).values_list("code", flat=True)) == {"SCR", "IMG-W6"}
 
 
