@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from records.base import Voidable
 from trialrules.eligibility import INPUTS, ULN_ANALYTES, Quantity
 
 
@@ -43,7 +44,7 @@ class SiteReferenceRange(models.Model):
 
 
 @pghistory.track(*audited())
-class ScreeningRecord(models.Model):
+class ScreeningRecord(Voidable):
     class Status(models.TextChoices):
         IN_PROGRESS = "in_progress", "Screening"
         ELIGIBLE = "eligible", "Eligible"

@@ -66,6 +66,8 @@ class AdverseEventForm(forms.Form):
     action_taken = forms.ChoiceField(choices=[("", "—"), *AdverseEvent.Action.choices], required=False)
     outcome = forms.ChoiceField(choices=[("", "—"), *AdverseEvent.Outcome.choices], required=False)
 
+    NOT_ASSESSED = "not_assessed"
+
     def __init__(self, *args, subject, **kwargs):
         super().__init__(*args, **kwargs)
         self.drugs = list(subject.trial.drugs.all())
@@ -73,7 +75,10 @@ class AdverseEventForm(forms.Form):
         for i, drug in enumerate(self.drugs):
             name = "attribution" if len(self.drugs) == 1 else f"attribution_{i + 1}"
             self.fields[name] = forms.ChoiceField(
-                choices=[("", "—"), *AdverseEvent.Attribution.choices], label=f"Attribution to {drug.name}")
+                choices=[("", "—"), *AdverseEvent.Attribution.choices, (self.NOT_ASSESSED, "Not yet assessed")],
+                label=f"Attribution to {drug.name}",
+                help_text="“Not yet assessed” leaves it to the investigator; until then a DLT-grade event in "
+                          "the DLT window keeps the subject pending for dose escalation.")
             self.attribution_fields[name] = drug.name
         self.fields["term"].widget.attrs.update({"list": "ctcae-terms", "autocomplete": "off"})
 
@@ -94,7 +99,8 @@ class AdverseEventForm(forms.Form):
 
     def service_fields(self) -> dict:
         data = dict(self.cleaned_data)
-        attributions = {drug: data.pop(name) for name, drug in self.attribution_fields.items()}
+        attributions = {drug: "" if (value := data.pop(name)) == self.NOT_ASSESSED else value
+                        for name, drug in self.attribution_fields.items()}
         return {**data, "attributions": attributions}
 
 

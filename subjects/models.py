@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual
 
+from records.base import Voidable
+
 
 def audited():
     """Fresh trackers per model: pghistory's tracker objects keep state and must not be shared."""
@@ -69,7 +71,7 @@ class Subject(models.Model):
 
 
 @pghistory.track(*audited())
-class DoseAdministration(models.Model):
+class DoseAdministration(Voidable):
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="doses")
     drug = models.ForeignKey("trials.Drug", on_delete=models.PROTECT, related_name="+")
     cycle = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
@@ -90,7 +92,9 @@ class DoseAdministration(models.Model):
     class Meta:
         ordering = ["subject", "administered_at"]
         constraints = [
-            models.UniqueConstraint(fields=["subject", "drug", "cycle", "day"], name="dose_unique_per_day"),
+            # A voided entry frees its day for the correct one.
+            models.UniqueConstraint(fields=["subject", "drug", "cycle", "day"],
+                                    condition=models.Q(voided_at__isnull=True), name="dose_unique_per_day"),
             models.CheckConstraint(condition=models.Q(dose__gt=0), name="dose_positive"),
         ]
 
@@ -128,7 +132,7 @@ class CtcaeTerm(models.Model):
 
 
 @pghistory.track(*audited())
-class AdverseEvent(models.Model):
+class AdverseEvent(Voidable):
     class Attribution(models.TextChoices):
         UNRELATED = "unrelated", "Not related"
         UNLIKELY = "unlikely", "Unlikely related"
@@ -138,6 +142,7 @@ class AdverseEvent(models.Model):
 
     RELATED = (Attribution.POSSIBLE, Attribution.PROBABLE, Attribution.DEFINITE)
     STRENGTH = [a.value for a in Attribution]
+    NOT_ASSESSED = ""
 
     class SeriousCriterion(models.TextChoices):
         DEATH = "death", "Results in death"
@@ -178,7 +183,9 @@ class AdverseEvent(models.Model):
     serious = models.BooleanField(default=False)
     serious_criteria = models.JSONField(default=list, blank=True)
     # The strongest attribution to any drug of the regimen (what escalation reads), and per drug.
-    attribution = models.CharField(max_length=10, choices=Attribution.choices)
+    # Blank: not yet assessed (the investigator's judgement may follow the coordinator's entry); an
+    # in-window event of a DLT grade without it keeps the subject pending for escalation.
+    attribution = models.CharField(max_length=10, choices=Attribution.choices, blank=True)
     attributions = models.JSONField(default=dict, blank=True, help_text="Drug name -> attribution.")
     immune_related = models.BooleanField(default=False, verbose_name="immune-related (irAE)")
     action_taken = models.CharField(max_length=20, choices=Action.choices, blank=True)
@@ -234,7 +241,7 @@ class AdverseEvent(models.Model):
 
 
 @pghistory.track(*audited())
-class Assessment(models.Model):
+class Assessment(Voidable):
     """A pre-dose assessment: vital signs (with the weight), laboratory tests, performance status."""
 
     class Kind(models.TextChoices):

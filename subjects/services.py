@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from escalation.models import Cohort
@@ -40,7 +40,7 @@ from subjects.models import (
     GateOverride,
     Subject,
 )
-from trialrules import dosing, gates
+from trialrules import dlt, dosing, gates
 from trials.access import require_site_role
 from trials.models import Drug, Role, Site, Trial
 
@@ -305,7 +305,8 @@ def first_dose_gate_status(subject: Subject, *, when: datetime | None = None,
     level = cohort.dose_level
     first_doses = (
         Subject.objects.filter(trial_id=subject.trial_id).exclude(pk=subject.pk)
-        .annotate(first_dose=Min("doses__administered_at")).filter(first_dose__isnull=False)
+        .annotate(first_dose=Min("doses__administered_at", filter=Q(doses__voided_at__isnull=True)))
+        .filter(first_dose__isnull=False)
     )
     level_doses = [
         timezone.localtime(d) for d in first_doses.filter(
@@ -357,8 +358,8 @@ def gate_override(*, subject: Subject, user, gate: str, reason: str) -> GateOver
 
 
 # DLT criteria assumed where the protocol gives none in detail (docs/coordinators.md): an AE with onset in
-# the DLT window, at least possibly related to a drug of the regimen, of grade >= ``dlt_min_grade`` (3).
-DEFAULT_DLT_MIN_GRADE = 3
+# the DLT window, at least possibly related to a drug of the regimen, of grade >= ``dlt_min_grade`` (3);
+# the rule itself is trialrules.dlt, shared with the escalation evidence.
 
 
 def ctcae_lookup(term: str) -> CtcaeTerm:
@@ -381,15 +382,23 @@ def ctcae_lookup(term: str) -> CtcaeTerm:
 
 
 def strongest(attributions) -> str:
-    return max(attributions, key=AdverseEvent.STRENGTH.index)
+    """The strongest attribution to any drug: what escalation reads. Related as soon as one drug is;
+    otherwise not yet assessed ("") while any drug's attribution is missing."""
+    attributions = list(attributions)
+    known = [a for a in attributions if a]
+    if not known:
+        return AdverseEvent.NOT_ASSESSED
+    best = max(known, key=AdverseEvent.STRENGTH.index)
+    if best in AdverseEvent.RELATED or len(known) == len(attributions):
+        return best
+    return AdverseEvent.NOT_ASSESSED
 
 
 def _in_dlt_window(subject: Subject, onset: date) -> tuple[bool, str]:
     first = subject.first_dose()
     if first is None:
         return False, "A DLT needs a first dose: no dose is recorded for this subject."
-    start = timezone.localtime(first.administered_at).date()
-    end = timezone.localtime(subject.dlt_window_end(subject.trial.dlt_window_days)).date()
+    start, end = dlt.window(timezone.localtime(first.administered_at).date(), subject.trial.dlt_window_days)
     if not start <= onset <= end:
         return False, (f"Only an event starting in the DLT window ({start:%d %b %Y} – {end:%d %b %Y}) counts as a "
                        "DLT for dose escalation.")
@@ -400,8 +409,9 @@ def meets_dlt_criteria(event: AdverseEvent) -> bool:
     trial = event.subject.trial
     if not trial.dlt_window_days:
         return False
-    minimum = trial.definition.get("escalation", {}).get("dlt_min_grade", DEFAULT_DLT_MIN_GRADE)
-    return event.related and event.grade >= minimum and _in_dlt_window(event.subject, event.onset_date)[0]
+    return dlt.meets_dlt_criteria(grade=event.grade, related=event.related,
+                                  in_window=_in_dlt_window(event.subject, event.onset_date)[0],
+                                  min_grade=dlt.min_grade(trial.definition.get("escalation")))
 
 
 def adverse_event_record(*, subject: Subject, user, attributions: dict[str, str] | None = None,
@@ -415,9 +425,13 @@ def adverse_event_record(*, subject: Subject, user, attributions: dict[str, str]
         if not fields.get("attribution"):
             raise ValidationError({"attribution": "Give the attribution to the study drug."})
         attributions = dict.fromkeys(drugs, fields["attribution"])
-    missing = [d for d in drugs if not attributions.get(d)]
+    # "" is "not yet assessed", given explicitly; a drug left out is an error.
+    missing = [d for d in drugs if d not in attributions]
     if missing:
         raise ValidationError({"attribution": f"Give the attribution to {', '.join(missing)}."})
+    unknown = sorted(d for d, a in attributions.items() if a and a not in AdverseEvent.STRENGTH)
+    if unknown:
+        raise ValidationError({"attribution": f"Choose an attribution from the list for {', '.join(unknown)}."})
     fields["attribution"] = strongest(attributions.values())
     criteria = list(fields.pop("serious_criteria", None) or [])
     if criteria:

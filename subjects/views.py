@@ -228,7 +228,8 @@ def adverse_event_list(request, code: str):
     trial = access_trial(request.user, code, roles=SITE_ROLES)
     form = AdverseEventFilter(request.GET or None)
     events = (AdverseEvent.objects.filter(subject__in=subjects_for(request.user, trial))
-              .select_related("subject").annotate(first_dose=Min("subject__doses__administered_at"))
+              .select_related("subject").annotate(first_dose=Min("subject__doses__administered_at",
+                                                       filter=Q(subject__doses__voided_at__isnull=True)))
               .order_by("-onset_date", "-pk"))
     if form.is_valid():
         data = form.cleaned_data

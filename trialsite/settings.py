@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import environ
+import pghistory
 
 from trialsite import embedded
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
+    "records",
     "trials",
     "escalation",
     "subjects",
@@ -123,6 +125,9 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "outbox.tasks.sweep", "schedule": env.float("OUTBOX_SWEEP_SECONDS", default=30.0)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.data_dir() / "celerybeat-schedule")
+# A published outbox message not acknowledged by a worker within this time is published again
+# (the wait doubles with each re-publication, up to 16 times this); see docs/outbox.md.
+OUTBOX_ACK_TIMEOUT_SECONDS = env.float("OUTBOX_ACK_TIMEOUT_SECONDS", default=300.0)
 
 # --- auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -183,8 +188,12 @@ MAILERS = {
 }
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="trialsite@localhost")
 
-# Audit events are append-only: the event tables themselves cannot be updated or deleted.
+# Audit events are append-only: the event tables themselves cannot be updated or deleted. Each event
+# row carries its own context (who, from which URL, the reason for a change) as JSON, so nothing shared
+# between events can be rewritten later, and the database user (records.base.Event).
 PGHISTORY_APPEND_ONLY = True
+PGHISTORY_BASE_MODEL = "records.base.Event"
+PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 
 LOGGING = {
     "version": 1,
