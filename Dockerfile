@@ -1,5 +1,8 @@
 # trialsite: one image for the web server, the Celery worker and Celery beat (see docker-compose.yml).
 # PostgreSQL and Redis come from outside: set DATABASE_URL, REDIS_URL and DJANGO_SECRET_KEY.
+# DATABASE_URL is the application's role (owns nothing); only the release step that runs
+# `python manage.py migrate` also gets DATABASE_OWNER_URL, the owning role (docs/operations.md and
+# the `migrate` service of docker-compose.yml).
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

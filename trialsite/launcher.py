@@ -8,6 +8,14 @@ and the exit status is non-zero.
 
 ``test`` resolves the same URLs, then runs pytest with the given arguments.
 
+Database roles (docs/operations.md): when ``DATABASE_URL`` names a superuser (CI's
+``postgres://postgres@…``, the embedded server), ``up`` and ``manage`` first create two roles named
+after the database (``<db>_owner`` owns everything, ``<db>_app`` runs the application; neither is a
+superuser, passwords kept in the data directory), run ``migrate`` (which re-applies the grants) as the
+owner, and everything else (web, worker, beat, ``manage.py shell`` …) as the app role.
+``DATABASE_OWNER_URL`` reaches only ``migrate`` and ``db_roles``. ``test`` keeps the superuser: the
+test runner creates its own database (tests/test_database_roles.py sets the roles up there).
+
 Django is not imported here at module level: the URLs must be in ``os.environ`` before the
 settings are read, so that every child process shares the same servers.
 """
@@ -31,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from trialsite import embedded
+from trialsite import dbroles, embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 STOP_GRACE_SECONDS = 10.0
@@ -67,6 +75,12 @@ class Services:
     embedded_db: bool = False
     embedded_redis: bool = False
     notes: list[str] = field(default_factory=list)
+    # The owning role's URL, for migrate and db_roles only (None: DATABASE_URL's role does everything).
+    owner_url: str | None = None
+    # Objects changed hands (made by a superuser before): the app role has no grants on them yet.
+    needs_grants: bool = False
+    # DATABASE_URL is a superuser's but the two roles could not be made: nothing may run as it.
+    roles_error: str | None = None
 
 
 def _maintenance_url(database_url: str) -> tuple[str, str] | None:
@@ -105,8 +119,26 @@ def _ensure_named_database(database_url: str, notes: list[str]) -> None:
             return
 
 
-def resolve_services() -> Services:
-    """Fill DATABASE_URL and REDIS_URL in ``os.environ`` (starting embedded servers if need be)."""
+def _database_roles(database_url: str, notes: list[str]) -> tuple[dbroles.Prepared | None, str | None]:
+    """The two roles (created or updated) when ``database_url`` names a superuser, else None; and why
+    they could not be set up, if so (then the application must not start as the superuser)."""
+    import psycopg
+
+    try:
+        if not dbroles.is_superuser(database_url):
+            return None, None
+    except psycopg.Error as exc:  # no server: migrate will say what is wrong
+        notes.append(f"could not check the database user: {str(exc).strip()}")
+        return None, None
+    try:
+        return dbroles.prepare(database_url), None
+    except (psycopg.Error, ValueError, PermissionError) as exc:
+        return None, f"could not set up the database roles: {str(exc).strip()}"
+
+
+def resolve_services(*, roles: bool = False) -> Services:
+    """Fill DATABASE_URL and REDIS_URL in ``os.environ`` (starting embedded servers if need be). With
+    ``roles``, a superuser's DATABASE_URL is replaced by the app role's (see the module docstring)."""
     notes: list[str] = []
     database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
@@ -121,23 +153,47 @@ def resolve_services() -> Services:
         _ensure_named_database(database_url, notes)
     if embedded_redis:
         redis_url = embedded.redis_url()
+    # Given only to the children that migrate or grant (_child_env), never to web, worker or beat.
+    owner_url = os.environ.pop("DATABASE_OWNER_URL", None) or None
+    needs_grants = False
+    prepared, roles_error = _database_roles(database_url, notes) if roles else (None, None)
+    if prepared is not None:
+        database_url, owner_url, needs_grants = prepared.app_url, prepared.owner_url, prepared.needs_grants
+        _print(f"launcher: database roles: {prepared.owner} owns the tables (migrate), "
+               f"{prepared.app} runs the application")
     os.environ["DATABASE_URL"] = database_url
     os.environ["REDIS_URL"] = redis_url
     for note in notes:
         _print(f"launcher: warning: {note}", err=True)
-    return Services(database_url, redis_url, embedded_db, embedded_redis, notes)
+    return Services(database_url, redis_url, embedded_db, embedded_redis, notes, owner_url, needs_grants,
+                    roles_error)
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(owner_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "trialsite.settings")
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop("DATABASE_OWNER_URL", None)
+    if owner_url:
+        env["DATABASE_OWNER_URL"] = owner_url
     return env
 
 
-def _manage(*args: str) -> int:
+# manage.py commands that connect as the owning role; every other one runs as the app role.
+OWNER_COMMANDS = (
+    ("migrate",),
+    ("db_roles",),
+    ("visits", "benchmark"),  # creates and drops a scratch schema, which the app role may not
+)
+
+
+def _runs_as_owner(argv: Sequence[str]) -> bool:
+    return any(tuple(argv[: len(command)]) == command for command in OWNER_COMMANDS)
+
+
+def _manage(*args: str, owner_url: str | None = None) -> int:
     cmd = [sys.executable, str(BASE_DIR / "manage.py"), *args]
-    return subprocess.call(cmd, cwd=BASE_DIR, env=_child_env())  # noqa: S603 - our own manage.py
+    return subprocess.call(cmd, cwd=BASE_DIR, env=_child_env(owner_url))  # noqa: S603 - our own manage.py
 
 
 # --- child processes --------------------------------------------------------------------------
@@ -371,8 +427,12 @@ def up(argv: Sequence[str]) -> int:
         port = int(os.environ.get("PORT", "8000"))
     except ValueError:
         return _fail(f"PORT must be a number, not {os.environ['PORT']!r}")
+    # Links in notices and e-mails point at this server unless a deployment says otherwise.
+    os.environ.setdefault("SITE_URL", f"http://{_local_address(host)}:{port}")
 
-    services = resolve_services()
+    services = resolve_services(roles=True)
+    if services.roles_error:
+        return _fail(f"{services.roles_error}; not starting the application as a superuser")
     steps = [
         ("migrating the database", ["migrate", "--no-input", "--verbosity", "1"]),
         ("loading the trial protocols", ["load_protocols"]),
@@ -381,7 +441,7 @@ def up(argv: Sequence[str]) -> int:
     ]
     for label, args in steps:
         _print(f"launcher: {label} (manage.py {' '.join(args)}) ...")
-        code = _manage(*args)
+        code = _manage(*args, owner_url=services.owner_url if _runs_as_owner(args) else None)
         if code != 0:
             return _fail(f"`python manage.py {' '.join(args)}` failed with exit code {code}; not starting")
 
@@ -444,7 +504,7 @@ def up(argv: Sequence[str]) -> int:
 # --- tests, lint, manage ----------------------------------------------------------------------
 
 
-def _run_forwarding_signals(cmd: Sequence[str]) -> int:
+def _run_forwarding_signals(cmd: Sequence[str], owner_url: str | None = None) -> int:
     """Run ``cmd`` in the foreground; Ctrl-C reaches it directly, SIGTERM is passed on."""
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -457,7 +517,7 @@ def _run_forwarding_signals(cmd: Sequence[str]) -> int:
     # The terminal sends Ctrl-C to the child itself; here it is only kept from stopping us.
     signal.signal(signal.SIGINT, lambda *_: None)
     signal.signal(signal.SIGTERM, forward)
-    procs.append(subprocess.Popen(cmd, cwd=BASE_DIR, env=_child_env()))  # noqa: S603 - fixed commands
+    procs.append(subprocess.Popen(cmd, cwd=BASE_DIR, env=_child_env(owner_url)))  # noqa: S603 - fixed commands
     code = procs[0].wait()
     return 128 - code if code < 0 else code
 
@@ -488,8 +548,15 @@ def lint(argv: Sequence[str]) -> int:
 
 
 def manage(argv: Sequence[str]) -> int:
-    resolve_services()
-    return _run_forwarding_signals([sys.executable, str(BASE_DIR / "manage.py"), *argv])
+    services = resolve_services(roles=True)
+    if services.roles_error:
+        return _fail(f"{services.roles_error}; not running manage.py as a superuser")
+    owner_url = services.owner_url if _runs_as_owner(argv) else None
+    if services.needs_grants and tuple(argv[:1]) not in {("migrate",), ("db_roles",)}:
+        _print("launcher: granting the app role its privileges (manage.py db_roles) ...")
+        if _manage("db_roles", owner_url=services.owner_url) != 0:
+            return _fail("manage.py db_roles failed (see above)")
+    return _run_forwarding_signals([sys.executable, str(BASE_DIR / "manage.py"), *argv], owner_url)
 
 
 COMMANDS = {"up": up, "test": test, "lint": lint, "manage": manage}
