@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +14,7 @@ from screening.models import ScreeningRecord
 from subjects.models import AdverseEvent, DoseAdministration, Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
 from tests.screening.helpers import eligible_screening, predose
+from trialsite.forms import CheckedForm
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +175,84 @@ def test_sign_form_requires_password_and_reason(login, people, bat6005, subject)
     assert "meaning" in response.context["form"].errors
     decision.refresh_from_db()
     assert decision.status == "pending" and not decision.signatures.exists()
+
+
+# --- the input rules every form follows (trialsite/forms.py, docs/input.md) --------------------------
+
+
+class _Rules(CheckedForm):
+    name = forms.CharField()
+    notes = forms.CharField(widget=forms.Textarea, required=False)
+    count = forms.IntegerField(required=False)
+    amount = forms.DecimalField(required=False, max_digits=9, decimal_places=3)
+    password = forms.CharField(widget=forms.PasswordInput, required=False)
+
+
+@pytest.mark.parametrize(
+    "data,field,message",
+    [({"name": "ab\x00c"}, "name", "U+0000 NULL"),
+     ({"name": "ab\tc"}, "name", "U+0009 TAB"),
+     ({"name": "ab\x85c"}, "name", "U+0085"),
+     ({"name": "evil\u202etxt.exe"}, "name", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+     ({"name": "a\u2066b"}, "name", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+     ({"name": "x" * 201}, "name", "at most 200 characters"),
+     ({"name": "ok", "notes": "x" * 2001}, "notes", "at most 2000 characters"),
+     ({"name": "ok", "notes": "esc \x1b[2J"}, "notes", "U+001B ESCAPE"),
+     ({"name": "ok", "count": "٣"}, "count", "digits 0–9"),
+     ({"name": "ok", "count": "３"}, "count", "digits 0–9"),
+     ({"name": "ok", "count": "²"}, "count", "U+00B2 SUPERSCRIPT TWO"),
+     ({"name": "ok", "count": "1_000"}, "count", "Enter a whole number."),
+     ({"name": "ok", "count": "9" * 5000}, "count", "too long"),
+     ({"name": "ok", "count": "2147483648"}, "count", "less than or equal to 2147483647"),
+     ({"name": "ok", "amount": "١٫٥"}, "amount", "digits 0–9"),
+     ({"name": "ok", "amount": "1e5"}, "amount", "Enter a number."),
+     ({"name": "ok", "amount": "NaN"}, "amount", "Enter a number.")],
+)
+def test_input_rules_name_the_field(data, field, message):
+    form = _Rules(data)
+    assert not form.is_valid()
+    assert any(message in e for e in form.errors[field]), form.errors
+
+
+def test_input_rules_accept_ordinary_text_and_state_the_length():
+    form = _Rules({"name": "Ærø – “ok” 日本", "notes": "line one\n\tline two\r\n", "count": " -12 ", "amount": "+.5",
+                   "password": "pa\u202ess"})
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["count"] == -12
+    html = str(form["name"]) + str(form["notes"])
+    assert 'maxlength="200"' in html and 'maxlength="2000"' in html
+    assert form["name"].help_text == "At most 200 characters."
+
+
+def test_input_rules_cover_fields_added_in_init():
+    class Dynamic(CheckedForm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["late"] = forms.IntegerField()
+
+    form = Dynamic({"late": "٣"})
+    assert form.errors["late"] == ["Type the number with the digits 0–9: “٣” (U+0663 ARABIC-INDIC DIGIT THREE) is not "
+                                   "one of them."]
+
+
+def test_the_model_column_bounds_a_model_form_integer(login, people, bat6005, subject):
+    """ecog is a PositiveSmallIntegerField: a 6-digit or superscript value is a field message (and the
+    assessment form states its notes' length)."""
+    client = login(people["coordinator"])
+    url = reverse("subjects:assessment_new", args=[subject.pk])
+    assert "At most 300 characters." in client.get(url).content.decode()
+    for ecog, message in (("999999", "less than or equal to"), ("²", "digits 0–9")):
+        response = client.post(url, {"kind": "performance", "assessed_on": timezone.localdate().isoformat(),
+                                     "ecog": ecog})
+        assert response.status_code == 422
+        assert any(message in e for e in response.context["form"].errors["ecog"]), response.context["form"].errors
+
+
+def test_bidi_override_in_a_reason_is_a_field_message_and_keeps_the_text(login, people, bat6005, subject):
+    client = login(people["investigator"])
+    reason = "Sponsor agreed by e-mail \u202egnihtemos"
+    response = client.post(reverse("subjects:gate_override", args=[subject.pk]),
+                           {"gate": "level", "reason": reason})
+    assert response.status_code == 422
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in response.context["form"].errors["reason"][0]
+    assert "Sponsor agreed by e-mail" in response.content.decode()
