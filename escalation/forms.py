@@ -1,9 +1,10 @@
 from django import forms
 
 from escalation.models import EscalationDecision, Signature
+from trialsite.forms import CheckedForm
 
 
-class SignForm(forms.Form):
+class SignForm(CheckedForm):
     """Sign a decision. Investigators approve or reject (and may decide otherwise, justified);
     sponsors, where the protocol asks for it, concur or decline."""
 
@@ -36,7 +37,7 @@ class SignForm(forms.Form):
         self.fields["meaning"].choices = [(m.value, m.label) for m in choices]
 
 
-class IntermediateLevelForm(forms.Form):
+class IntermediateLevelForm(CheckedForm):
     """A new dose level between two adjacent ones (BAT6005: between the stopping level and the one
     below it), with one dose per drug of the regimen."""
 

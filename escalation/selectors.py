@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count
+from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision
 from subjects.models import Subject
+from trialrules import dlt
 from trialrules.escalation import Design, Outcome
 from trialrules.protocol_design import design_from_protocol
+from trials.access import at_staff_sites
 from trials.models import DoseLevel, Trial
 
 
@@ -20,6 +23,27 @@ def engine_design(trial: Trial, n_levels: int) -> Design:
     """The trial's design, as its protocol file declares it (the same mapping the command line uses),
     over the trial's current number of levels (intermediate levels included)."""
     return replace(design_from_protocol(trial.definition), n_levels=n_levels)
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    """An in-window adverse event a person must still judge before the engine can count its subject:
+    a proposed DLT awaiting adjudication, or a DLT-grade event without attribution (trialrules.dlt)."""
+
+    subject_id: int
+    subject_code: str
+    site_id: int
+    level: int
+    level_label: str
+    event_id: int
+    term: str
+    grade: int
+    study_day: int
+    needs: str  # trialrules.dlt.ADJUDICATION or ATTRIBUTION
+
+    @property
+    def needs_label(self) -> str:
+        return "DLT adjudication" if self.needs == dlt.ADJUDICATION else "attribution"
 
 
 @dataclass(frozen=True)
@@ -31,12 +55,15 @@ class Evidence:
     pending: list[int]
     facts: dict
     sha256: str
+    open_items: list[OpenItem] = field(default_factory=list)
 
     def level_number(self, level: DoseLevel) -> int:
         return self.levels.index(level) + 1
 
 
-DERIVED = ("window_closed", "state")
+# Facts derived from the recorded ones (by time, or by the rules from the recorded AEs): kept with the
+# decision, left out of its hash and of the comparison that invalidates approved decisions.
+DERIVED = ("window_closed", "state", "open")
 
 
 def _iso(value) -> str | None:
@@ -46,14 +73,18 @@ def _iso(value) -> str | None:
 def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
     """Per subject of the escalation cohorts: evaluable (N, G or T), pending, or not evaluable.
 
-    - T: a DLT adjudicated by the investigator with onset inside the DLT window (first dose to
-      first dose + window days). Known at once, even while the window is still open.
-    - N / G: the window has closed without a DLT; G if a drug-related grade >= 2 AE began in it.
+    - T: a DLT adjudicated by the investigator with onset inside the DLT window (the first dose's day
+      to that day + window days). Known at once, even while the window is still open.
+    - pending: an in-window AE is proposed as a DLT and not yet adjudicated, or is of a DLT-eligible
+      grade (trialrules.dlt) and has no attribution yet: its judgement could make the subject a T
+      (issue 8, point 1); or the subject is not yet dosed, or the window is still open.
     - not evaluable: left the study before the window closed, without a DLT (replaced, BAT6005).
-    - pending: everything else (not yet dosed, or window still open).
+    - N / G: the window has closed without a DLT; G if a drug-related grade >= 2 AE began in it.
     """
     levels = list(trial.dose_levels.order_by("rank"))
-    window = timedelta(days=trial.dlt_window_days or 0)
+    window_days = trial.dlt_window_days or 0
+    window = timedelta(days=window_days)
+    min_grade = dlt.min_grade(trial.definition.get("escalation"))
     subjects = (
         Subject.objects.filter(trial=trial, cohort__isnull=False)
         .select_related("dose_level")
@@ -63,23 +94,38 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
     outcomes: list[Outcome] = []
     pending: list[int] = []
     facts = []
+    open_items: list[OpenItem] = []
     for subject in subjects:
         number = levels.index(subject.dose_level) + 1
         doses = sorted(subject.doses.all(), key=lambda d: d.administered_at)
         first = doses[0].administered_at if doses else None
         end = first + window if first else None
-        in_window = [
-            ae for ae in subject.adverse_events.all()
-            if first is not None and first.date() <= ae.onset_date <= end.date()
-        ]
-        dlt = any(ae.is_dlt for ae in in_window)
-        tox2 = any(ae.related and ae.grade >= 2 for ae in in_window)
-        if dlt:
+        first_day = timezone.localtime(first).date() if first else None
+        in_window = sorted(
+            (ae for ae in subject.adverse_events.all() if dlt.onset_in_window(ae.onset_date, first_day, window_days)),
+            key=lambda a: a.pk,
+        )
+        questions = []
+        for ae in in_window:
+            needs = dlt.open_question(
+                grade=ae.grade, attributed=ae.attribution != "", proposed=ae.dlt_status == "proposed",
+                in_window=True, min_grade=min_grade, tox2_matters=subject.dose_level.titration,
+            )
+            if needs:
+                questions.append({"ae": ae.pk, "needs": needs})
+                open_items.append(OpenItem(
+                    subject_id=subject.pk, subject_code=subject.code, site_id=subject.site_id, level=number,
+                    level_label=subject.dose_level.label, event_id=ae.pk, term=ae.term, grade=ae.grade,
+                    study_day=dlt.study_day(ae.onset_date, first_day), needs=needs,
+                ))
+        if any(ae.is_dlt for ae in in_window):
             state = "T"
+        elif questions:
+            state = "pending"
         elif subject.off_study_on and (end is None or subject.off_study_on < end.date()):
             state = "not evaluable"
         elif end is not None and end <= now:
-            state = "G" if tox2 else "N"
+            state = "G" if any(ae.related and ae.grade >= dlt.TOX2_MIN_GRADE for ae in in_window) else "N"
         else:
             state = "pending"
         if state in ("N", "G", "T"):
@@ -95,9 +141,10 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
             "adverse_events": [
                 {"id": ae.pk, "term": ae.term, "grade": ae.grade, "attribution": ae.attribution,
                  "dlt": ae.is_dlt, "onset": _iso(ae.onset_date)}
-                for ae in sorted(in_window, key=lambda a: a.pk)
+                for ae in in_window
             ],
             "state": state,
+            "open": questions,
         })
     canonical = {
         "trial": trial.code,
@@ -109,12 +156,98 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
     # later does not change the data a signature approved).
     recorded = {**canonical, "subjects": [{k: v for k, v in f.items() if k not in DERIVED} for f in facts]}
     digest = hashlib.sha256(json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return Evidence(levels=levels, outcomes=outcomes, pending=pending, facts=canonical, sha256=digest)
+    return Evidence(levels=levels, outcomes=outcomes, pending=pending, facts=canonical, sha256=digest,
+                    open_items=open_items)
 
 
 def current_cohort(trial: Trial) -> Cohort | None:
     """The cohort being enrolled or observed (not yet decided), if any."""
     return trial.cohorts.exclude(status=Cohort.Status.DECIDED).order_by("-number").first()
+
+
+# --------------------------------------------------------------------------------------------------
+# Why a cohort is in the state it is in (issue 8, point 12)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CohortState:
+    """A cohort's state in words: open, or why it is not (no subject data: safe for any role)."""
+
+    cohort: Cohort
+    taken: int
+    key: str  # open | awaiting | signature | concurrence | rejected | invalidated | decided
+    headline: str
+    detail: str = ""
+    decision: EscalationDecision | None = None
+
+    BADGES = {"open": "open", "awaiting": "full", "signature": "pending", "concurrence": "pending",
+              "rejected": "rejected", "invalidated": "invalidated", "decided": "approved"}
+
+    @property
+    def badge(self) -> str:
+        return self.BADGES[self.key]
+
+    @property
+    def places(self) -> str:
+        return f"{self.taken} of {self.cohort.capacity} place{'s' if self.cohort.capacity != 1 else ''} taken"
+
+
+def _count_phrase(items: list[OpenItem]) -> str:
+    counts = {}
+    for item in items:
+        counts[item.needs_label] = counts.get(item.needs_label, 0) + 1
+    return ", ".join(f"{n} adverse event{'s' if n != 1 else ''} awaiting {what}" for what, n in counts.items())
+
+
+def cohort_state(cohort: Cohort, *, now: datetime | None = None) -> CohortState:
+    """Open for enrolment, or why not: awaiting the decision on its DLT windows (and what that decision
+    still waits for), a decision awaiting a signature, decided (by which decision), or closed because the
+    decision that opened it was invalidated."""
+    taken = cohort.subjects.count()
+    decisions = cohort.decisions.order_by("-created_at")
+    if cohort.status == Cohort.Status.DECIDED:
+        decided = decisions.filter(signatures__meaning="approved").distinct().first()
+        if decided is None:
+            return CohortState(cohort, taken, "decided", "Decided")
+        text = f"Decided: {decided.decided_summary}"
+        if decided.status != EscalationDecision.Status.APPROVED:
+            text += f" ({decided.get_status_display().lower()})"
+        return CohortState(cohort, taken, "decided", text, decision=decided)
+    opener = cohort.opened_by
+    if opener is not None and opener.status == EscalationDecision.Status.INVALIDATED:
+        return CohortState(
+            cohort, taken, "invalidated",
+            "Closed: the decision that opened it was invalidated",
+            "The data it was made on changed after it was signed; a new decision is made from the current data.",
+            decision=opener,
+        )
+    if cohort.status == Cohort.Status.OPEN:
+        return CohortState(cohort, taken, "open", "Open for enrolment")
+    waiting = decisions.filter(
+        status__in=[EscalationDecision.Status.PENDING, EscalationDecision.Status.CONCURRENCE]
+    ).first()
+    if waiting is not None:
+        who = ("the sponsor's concurrence" if waiting.status == EscalationDecision.Status.CONCURRENCE
+               else "the investigator's signature")
+        return CohortState(cohort, taken, waiting.status if waiting.status == "concurrence" else "signature",
+                           f"Closed: its decision awaits {who}", waiting.summary, decision=waiting)
+    last = decisions.first()
+    if last is not None and last.status == EscalationDecision.Status.REJECTED:
+        return CohortState(cohort, taken, "rejected", "Closed: its decision was rejected",
+                           "A new decision is made when the data change.", decision=last)
+    evidence = escalation_evidence(cohort.trial, now=now or timezone.now())
+    detail = ""
+    if evidence.open_items:
+        detail = f"Waiting for {_count_phrase(evidence.open_items)}."
+    elif evidence.pending:
+        detail = f"{len(evidence.pending)} subject{'s' if len(evidence.pending) != 1 else ''} still in the DLT window."
+    return CohortState(cohort, taken, "awaiting", "Closed: awaiting the decision on its DLT windows", detail)
+
+
+# --------------------------------------------------------------------------------------------------
+# The sponsor's dashboard (no subject identifiers)
+# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -123,6 +256,8 @@ class LevelRow:
     enrolled: int
     evaluable: int
     dlts: int
+    pending: int = 0
+    awaiting: int = 0  # adverse events awaiting adjudication or attribution
 
 
 def cohort_dashboard(trial: Trial, *, now: datetime) -> dict:
@@ -139,6 +274,8 @@ def cohort_dashboard(trial: Trial, *, now: datetime) -> dict:
             enrolled=enrolled.get(level.pk, 0),
             evaluable=len(at_level),
             dlts=sum(o.dlt for o in at_level),
+            pending=evidence.pending.count(number),
+            awaiting=sum(1 for item in evidence.open_items if item.level == number),
         ))
     decisions = (
         EscalationDecision.objects.filter(trial=trial)
@@ -146,15 +283,171 @@ def cohort_dashboard(trial: Trial, *, now: datetime) -> dict:
         .prefetch_related("signatures")
         .order_by("created_at")
     )
-    return {"levels": rows, "decisions": decisions, "cohorts": trial.cohorts.select_related("dose_level")}
+    cohorts = [cohort_state(c, now=now) for c in trial.cohorts.select_related("dose_level", "opened_by")]
+    return {"levels": rows, "decisions": decisions, "cohorts": cohorts}
+
+
+# --------------------------------------------------------------------------------------------------
+# A decision's data, as each role may see it (issue 8, point 11)
+# --------------------------------------------------------------------------------------------------
+
+
+def _first_day(first_dose: str | None):
+    return timezone.localtime(datetime.fromisoformat(first_dose)).date() if first_dose else None
+
+
+def _onset_day(ae: dict, first_day) -> int | None:
+    return dlt.study_day(date.fromisoformat(ae["onset"]), first_day) if first_day else None
+
+
+def _level_labels(decision: EscalationDecision) -> dict[int, str]:
+    return {lv["number"]: lv["label"] for lv in decision.data.get("evidence", {}).get("levels", [])}
+
+
+@dataclass(frozen=True)
+class DecisionLevel:
+    label: str
+    subjects: int
+    evaluable: int
+    dlts: int
+    tox2: int
+    pending: int
+    not_evaluable: int
+
+
+def decision_levels(decision: EscalationDecision) -> list[DecisionLevel]:
+    """Per dose level of the data a decision was made on: subjects and their outcomes, counted."""
+    facts = decision.data.get("evidence", {}).get("subjects", [])
+    rows = []
+    for number, label in sorted(_level_labels(decision).items()):
+        states = [f["state"] for f in facts if f["level"] == number]
+        if not states:
+            continue
+        rows.append(DecisionLevel(
+            label=label, subjects=len(states), evaluable=sum(s in ("N", "G", "T") for s in states),
+            dlts=states.count("T"), tox2=states.count("G"), pending=states.count("pending"),
+            not_evaluable=states.count("not evaluable"),
+        ))
+    return rows
+
+
+@dataclass(frozen=True)
+class DecisionDlt:
+    level: str
+    term: str
+    grade: int
+    study_day: int | None
+
+
+def decision_dlts(decision: EscalationDecision) -> list[DecisionDlt]:
+    """The DLTs the decision counted: level, CTCAE term, grade, study day of onset (no subject)."""
+    labels = _level_labels(decision)
+    rows = []
+    for f in sorted(decision.data.get("evidence", {}).get("subjects", []), key=lambda f: f["level"]):
+        first_day = _first_day(f.get("first_dose"))
+        level = labels.get(f["level"], str(f["level"]))
+        rows += [DecisionDlt(level, ae["term"], ae["grade"], _onset_day(ae, first_day))
+                 for ae in f.get("adverse_events", []) if ae.get("dlt")]
+    return rows
+
+
+@dataclass(frozen=True)
+class DecisionSubject:
+    subject: Subject | None  # None: a subject at a site the viewer is not staff of
+    level: str
+    first_dose: datetime | None
+    window_closed: bool
+    events: list[dict]  # term, grade, dlt, study_day
+    state: str
+    open: list[dict]
+
+
+def decision_subjects(decision: EscalationDecision, visible) -> list[DecisionSubject]:
+    """Per subject of the decision's data, for site staff: ``visible`` (the subjects the viewer may see)
+    are named with their first dose; a subject at another site shows study days only."""
+    labels = _level_labels(decision)
+    facts = decision.data.get("evidence", {}).get("subjects", [])
+    known = {s.code: s for s in visible.filter(code__in=[f["subject"] for f in facts])}
+    rows = []
+    for f in facts:
+        subject = known.get(f["subject"])
+        first_day = _first_day(f.get("first_dose"))
+        events = [{"term": ae["term"], "grade": ae["grade"], "dlt": ae.get("dlt"),
+                   "study_day": _onset_day(ae, first_day)} for ae in f.get("adverse_events", [])]
+        rows.append(DecisionSubject(
+            subject=subject, level=labels.get(f["level"], str(f["level"])),
+            first_dose=datetime.fromisoformat(f["first_dose"]) if subject and f.get("first_dose") else None,
+            window_closed=f.get("window_closed", False), events=events, state=f["state"],
+            open=f.get("open", []) if subject else [],
+        ))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Work queues (issue 8, points 1 and 12)
+# --------------------------------------------------------------------------------------------------
+
+
+def _decisions_awaiting(user, status: str, role: str):
+    return EscalationDecision.objects.filter(
+        status=status, trial__memberships__user=user, trial__memberships__role=role,
+    ).distinct()
 
 
 def open_decisions_for_investigator(user):
+    """Decisions awaiting the signature of the user as an investigator of their trial."""
     from trials.models import Role
 
-    return EscalationDecision.objects.filter(
-        status=EscalationDecision.Status.PENDING,
-        trial__memberships__user=user,
-        trial__memberships__role=Role.INVESTIGATOR,
-    ).distinct()
+    return _decisions_awaiting(user, EscalationDecision.Status.PENDING, Role.INVESTIGATOR)
 
+
+def decisions_awaiting_concurrence(user):
+    """Decisions awaiting the concurrence of the user as a sponsor of their trial."""
+    from trials.models import Role
+
+    return _decisions_awaiting(user, EscalationDecision.Status.CONCURRENCE, Role.SPONSOR)
+
+
+def dlts_to_adjudicate(user):
+    """Proposed DLTs at the sites where the user is an investigator (the AE page adjudicates)."""
+    from subjects.models import AdverseEvent
+    from trials.models import Role
+
+    return (
+        AdverseEvent.objects.filter(dlt_status=AdverseEvent.DltStatus.PROPOSED,
+                                    subject__in=Subject.objects.filter(at_staff_sites(user, [Role.INVESTIGATOR])))
+        .select_related("subject__trial").order_by("subject__trial__code", "onset_date", "pk")
+    )
+
+
+def attribution_missing(user):
+    """Adverse events at the user's sites whose attribution is not yet assessed."""
+    from subjects.models import AdverseEvent
+
+    return (
+        AdverseEvent.objects.filter(attribution="", subject__in=Subject.objects.filter(at_staff_sites(user)))
+        .select_related("subject__trial").order_by("subject__trial__code", "onset_date", "pk")
+    )
+
+
+def open_items_for(user, trial: Trial, *, now: datetime, evidence: Evidence | None = None) -> list[OpenItem]:
+    """What the next escalation decision of ``trial`` waits for, at the sites where the user is staff."""
+    from trials.access import sites_for
+
+    if not trial.escalates:
+        return []
+    sites = set(sites_for(user, trial).values_list("pk", flat=True))
+    if not sites:
+        return []
+    evidence = evidence or escalation_evidence(trial, now=now)
+    return [item for item in evidence.open_items if item.site_id in sites]
+
+
+def escalation_blockers(user, *, now: datetime) -> set[int]:
+    """Ids of the adverse events at the user's sites that hold up a dose-escalation decision."""
+    from trials.access import trials_for
+
+    ids: set[int] = set()
+    for trial in trials_for(user).exclude(design=Trial.Design.FIXED_DOSE):
+        ids |= {item.event_id for item in open_items_for(user, trial, now=now)}
+    return ids

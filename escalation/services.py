@@ -17,7 +17,7 @@ from django.utils import timezone
 from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.selectors import DERIVED, Evidence, current_cohort, engine_design, escalation_evidence
 from outbox import enqueue
-from trialrules.escalation import format_outcomes, recommend
+from trialrules.escalation import format_outcomes, recommend_for_cohort
 from trials.access import roles_in
 from trials.models import DoseLevel, Role, Trial
 
@@ -34,10 +34,12 @@ def cohort_open_first(*, trial: Trial) -> Cohort | None:
 def decision_recommend(*, trial: Trial, now: datetime | None = None) -> EscalationDecision | None:
     """Record a pending decision for the current cohort when the engine can decide.
 
-    Nothing is recorded while the cohort still has free places and the engine would only keep
-    filling it, or while outcomes that could change the decision are pending (DLT windows open).
-    A pending decision whose data have changed since (an AE entered late, a DLT adjudicated) is
-    invalidated and replaced by one made on the current data.
+    Nothing is recorded while outcomes that could change the decision are pending: DLT windows still
+    open, proposed DLTs not yet adjudicated, DLT-grade AEs without attribution (the evidence counts
+    those subjects as pending), and the places of the current cohort not yet taken (a cohort opened
+    by a signed decision fills to its capacity: ``recommend_for_cohort``). A pending decision whose
+    data have changed since (an AE entered late, a DLT adjudicated) is invalidated and replaced by one
+    made on the current data.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -55,19 +57,21 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
             status=EscalationDecision.Status.INVALIDATED
         ).exists():
             return None  # pending, or already decided (e.g. rejected), on exactly these data
-        stale = cohort.decisions.filter(
+        cohort.decisions.filter(
             status__in=[EscalationDecision.Status.PENDING, EscalationDecision.Status.CONCURRENCE]
         ).update(status=EscalationDecision.Status.INVALIDATED, decided_at=now,
                  invalidated_reason="The trial data changed before the decision took effect.")
         labels = [level.label for level in evidence.levels]
-        result = recommend(
-            engine_design(trial, len(evidence.levels)), evidence.outcomes, evidence.pending, labels=labels
+        free = _free_places(cohort)
+        result = recommend_for_cohort(
+            engine_design(trial, len(evidence.levels)), evidence.outcomes, evidence.pending,
+            cohort_level=evidence.level_number(cohort.dose_level), free_places=free,
+            cohort_dlts=_cohort_dlts(cohort, evidence), labels=labels,
         )
-        filling = cohort.subjects.count() < cohort.capacity
-        keep_filling = result.continue_trial and result.next_dose_level == evidence.level_number(cohort.dose_level)
-        if result.waiting or (filling and keep_filling and not invalidated):
-            if stale and filling:
-                cohort.status = Cohort.Status.OPEN  # the invalidated decision had closed enrolment
+        if result.waiting:
+            if free and cohort.status != Cohort.Status.OPEN:
+                # The decision that had closed enrolment early is gone: the cohort fills again.
+                cohort.status = Cohort.Status.OPEN
                 cohort.save(update_fields=["status"])
             return None
         level_at = {n: level for n, level in enumerate(evidence.levels, 1)}
@@ -89,6 +93,19 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
         cohort.save(update_fields=["status"])
         enqueue("escalation.tasks.notify_decision_pending", decision.pk)
     return decision
+
+
+def _free_places(cohort: Cohort) -> int:
+    """Places of the cohort still to fill: none once the decision that opened it no longer stands."""
+    opener = cohort.opened_by
+    if opener is not None and opener.status != EscalationDecision.Status.APPROVED:
+        return 0
+    return max(cohort.capacity - cohort.subjects.count(), 0)
+
+
+def _cohort_dlts(cohort: Cohort, evidence: Evidence) -> int:
+    codes = set(cohort.subjects.values_list("code", flat=True))
+    return sum(1 for f in evidence.facts["subjects"] if f["subject"] in codes and f["state"] == "T")
 
 
 def decision_sign(

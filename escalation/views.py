@@ -4,19 +4,33 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from escalation import services
 from escalation.forms import IntermediateLevelForm, SignForm
 from escalation.models import EscalationDecision
-from trials.access import access_decision, access_trial, roles_in
+from escalation.selectors import (
+    decision_dlts,
+    decision_levels,
+    decision_subjects,
+    escalation_evidence,
+    open_items_for,
+)
+from trials.access import access_decision, access_trial, is_sponsor_only, roles_in, subjects_for
 from trials.models import Role
 from trialsite.forms import add_service_errors
 from trialsite.views import redirect_after_form, render_form
 
 
 def decision_detail(request, pk: int):
+    """A decision, its data and its signatures. Site staff see the subjects of their own sites by code
+    (others by level and study day); a sponsor sees per-level counts and the DLTs' terms, grades and
+    study days only, never a subject code, a date of a subject or site staff's free text (issue 8,
+    point 11)."""
     decision = access_decision(request.user, pk)
-    roles = roles_in(request.user, decision.trial)
+    trial = decision.trial
+    roles = roles_in(request.user, trial)
+    sponsor_view = is_sponsor_only(request.user, trial)
     as_sponsor = decision.status == EscalationDecision.Status.CONCURRENCE and Role.SPONSOR in roles
     can_sign = as_sponsor or (
         decision.status == EscalationDecision.Status.PENDING and Role.INVESTIGATOR in roles
@@ -33,12 +47,20 @@ def decision_detail(request, pk: int):
             else:
                 return redirect_after_form(request, reverse("escalation:decision", args=[decision.pk]))
         decision.refresh_from_db()
+    now = timezone.now()
+    evidence = escalation_evidence(trial, now=now)
     context = {
         "decision": decision,
-        "trial": decision.trial,
+        "trial": trial,
+        "sponsor_view": sponsor_view,
         "signatures": decision.signatures.select_related("signer"),
         "form": form if can_sign else None,
-        "subjects": decision.data.get("evidence", {}).get("subjects", []),
+        "levels": decision_levels(decision),
+        "dlts": decision_dlts(decision),
+        "subjects": [] if sponsor_view else decision_subjects(decision, subjects_for(request.user, trial)),
+        # What the next decision still waits for: by subject at the viewer's sites, counted otherwise.
+        "open_items": [] if sponsor_view else open_items_for(request.user, trial, now=now, evidence=evidence),
+        "open_count": len(evidence.open_items),
     }
     return render_form(request, "escalation/decision.html", context, status=422 if form.errors else 200)
 

@@ -68,6 +68,16 @@ given order); if they all lead to the same decision it is made at once, otherwis
 never over-fills a level (1/3 with 3 pending at that level waits rather than adding 3 more). A dose
 declared at once may therefore count a pending subject among its 6 (e.g. 0/5 at the top level with the
 6th pending: MAD whatever the 6th does).
+
+A cohort a signed decision opened (:func:`recommend_for_cohort`)
+---------------------------------------------------------------
+The application asks the engine on behalf of the cohort being enrolled. Its places not yet taken are
+subjects still to come at its level: they are pending like dosed subjects (appended last), so the
+decision is made from the state the signed decision created, once the cohort's own outcomes are in.
+While places are free no decision is made unless DLTs among the cohort's own subjects already decide
+the next step whatever its remaining subjects do (BAT6005: a level with 2 DLTs exceeds the MTD at
+once): an investigator who decided otherwise than recommended (another level, another number of
+subjects) is not overruled by the next review.
 """
 
 from __future__ import annotations
@@ -85,6 +95,7 @@ __all__ = [
     "format_outcomes",
     "parse_outcomes",
     "recommend",
+    "recommend_for_cohort",
 ]
 
 
@@ -556,6 +567,39 @@ def recommend(
         rationale=(
             f"waiting for the DLT window of {len(pend)} pending subject(s) ({state}): "
             f"their outcomes could lead to different decisions ({shown})"
+        ),
+        waiting=True,
+    )
+
+
+def recommend_for_cohort(
+    design: Design,
+    outcomes: Sequence[Outcome],
+    pending: Sequence[int] = (),
+    *,
+    cohort_level: int,
+    free_places: int = 0,
+    cohort_dlts: int = 0,
+    labels: Sequence[str] | None = None,
+) -> Decision:
+    """:func:`recommend` for the cohort being enrolled at `cohort_level`, with `free_places` not yet
+    taken and `cohort_dlts` DLTs among its own subjects (see the module docstring). The result has
+    ``waiting=True`` when nothing is to be decided yet."""
+    if free_places < 0:
+        raise ValueError(f"free_places must be >= 0, got {free_places}")
+    dec = recommend(design, outcomes, [*pending, *[cohort_level] * free_places], labels)
+    if dec.waiting or not free_places or cohort_dlts:
+        return dec
+    lv = labels[cohort_level - 1] if labels is not None else f"level {cohort_level}"
+    return Decision(
+        continue_trial=True,
+        next_dose_level=cohort_level,
+        add_subjects=0,
+        recommended_dose_level=cohort_level,
+        declared=None,
+        rationale=(
+            f"the cohort at {lv} has {free_places} place(s) still to fill: the signed decision that "
+            "opened it stands until its own subjects' outcomes are in"
         ),
         waiting=True,
     )

@@ -39,10 +39,10 @@ def sites_for(user, trial: Trial, roles=SITE_ROLES):
     return Site.objects.filter(memberships__user=user, memberships__trial=trial, memberships__role__in=roles)
 
 
-def at_staff_sites(user) -> Q:
+def at_staff_sites(user, roles=SITE_ROLES) -> Q:
     """Rows with ``trial`` and ``site`` at the (trial, site) pairs where the user is site staff
-    (coordinator or investigator)."""
-    pairs = Membership.objects.filter(user=user, role__in=SITE_ROLES).values_list("trial_id", "site_id")
+    (coordinator or investigator; only ``roles`` when given)."""
+    pairs = Membership.objects.filter(user=user, role__in=roles).values_list("trial_id", "site_id")
     condition = Q(pk__in=[])
     for trial_id, site_id in pairs:
         condition |= Q(trial_id=trial_id, site_id=site_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from escalation.selectors import cohort_dashboard, current_cohort
+from escalation.selectors import cohort_dashboard, current_cohort, open_items_for
 from trials.access import access_trial, is_sponsor_only, roles_in, sites_for, subjects_for
 from trials.models import SITE_ROLES, Role
 from visits.selectors import overdue_counts_by_site, visit_counts_for
@@ -28,6 +28,8 @@ def trial_detail(request, code: str):
             "can_enrol": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists(),
             "decisions": trial.decisions.select_related("next_dose_level", "recommended_dose_level")[:10],
             "visit_counts": visit_counts_for(request.user, trial, today=timezone.localdate()),
+            # What the next escalation decision waits for, at the user's sites (issue 8, point 1).
+            "open_items": open_items_for(request.user, trial, now=timezone.now()),
         },
     )
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
-from escalation.selectors import open_decisions_for_investigator
+from escalation.selectors import (
+    attribution_missing,
+    decisions_awaiting_concurrence,
+    dlts_to_adjudicate,
+    escalation_blockers,
+    open_decisions_for_investigator,
+)
 from trials.access import trials_for
 from trials.models import Membership
 
@@ -25,15 +32,23 @@ def redirect_after_form(request, url: str):
 
 
 def home(request):
+    """My trials, and the work queue: decisions to sign (investigators) or concur with (sponsors), DLTs to
+    adjudicate and attributions to give at the user's sites, each linked to where it is done."""
+    user = request.user
     memberships = (
-        Membership.objects.filter(user=request.user).select_related("trial", "site").order_by("trial__code", "role")
+        Membership.objects.filter(user=user).select_related("trial", "site").order_by("trial__code", "role")
     )
+    blockers = escalation_blockers(user, now=timezone.now())
     return render(
         request,
         "home.html",
         {
             "memberships": memberships,
-            "trials": trials_for(request.user),
-            "pending_decisions": open_decisions_for_investigator(request.user).select_related("trial", "cohort"),
+            "trials": trials_for(user),
+            "pending_decisions": open_decisions_for_investigator(user).select_related("trial", "cohort"),
+            "concurrence_decisions": decisions_awaiting_concurrence(user).select_related("trial", "cohort"),
+            "dlts_to_adjudicate": dlts_to_adjudicate(user),
+            "attribution_missing": attribution_missing(user),
+            "blockers": blockers,
         },
     )

@@ -88,7 +88,8 @@ def test_dlt_is_proposed_and_counts_only_once_adjudicated(people, bat6005, dosed
     assert event.dlt_status == "proposed" and not event.is_dlt
     later = timezone.now() + timedelta(days=30)
     facts = escalation_evidence(bat6005, now=later)
-    assert [o.dlt for o in facts.outcomes] == [False]  # proposed only: not a T
+    # Proposed only: not a T, and pending until adjudicated (issue 8, point 1).
+    assert facts.outcomes == [] and facts.pending == [1]
     with pytest.raises(PermissionDenied):
         dlt_adjudicate(event=event, user=people["coordinator"], confirm=True)
     dlt_adjudicate(event=event, user=people["investigator"], confirm=True)

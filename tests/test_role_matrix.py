@@ -1,0 +1,291 @@
+"""Role × page matrix (issue 8, point 11): every URL of the URLconf, requested (GET) by a coordinator,
+an investigator, a sponsor, a coordinator of another site and an anonymous visitor, has the status
+stated here; and no page a sponsor can read shows a subject code, initials, a date of birth, a dose
+timestamp or site staff's free text (nor, to a coordinator of another site, a code of this site).
+
+The URLconf is walked (``trialsite.urls``, admin included), so a page added without a line in
+``EXPECTED`` (or, for the per-kind record pages, without an object in ``_objects``) fails this test
+loudly: classify it. Admin pages follow one rule (none of these roles is staff: a redirect to the admin
+login), except the ones listed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from escalation.services import decision_recommend, decision_sign
+from subjects.models import AdverseEvent, Assessment, DoseAdministration, OralDispensing, Subject
+from subjects.services import adverse_event_record, dlt_adjudicate, dose_record, subject_enrol
+from tests.factories import PASSWORD
+from tests.screening.helpers import eligible_screening, predose
+from tests.test_decision_safety import lvgn_with_people
+from visits.models import FollowUp, PlannedVisit
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("coordinator", "investigator", "sponsor", "coordinator_b", "anonymous")
+
+# Expected GET status per role, in the order of ROLES. 302 for the anonymous visitor is the redirect
+# to the login page; 302 for a sponsor on the site staff's trial page is the redirect to the dashboard.
+LOGIN = 302
+EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
+    #                                       coord  inv  spons coordB anon
+    "home":                                 (200, 200, 200, 200, LOGIN),
+    "login":                                (302, 302, 302, 302, 200),
+    "logout":                               (405, 405, 405, 405, LOGIN),
+    "api-dashboard":                        (200, 200, 200, 200, 403),
+    "trials:detail":                        (200, 200, 302, 200, LOGIN),
+    "trials:dashboard":                     (200, 200, 200, 200, LOGIN),
+    "escalation:decision":                  (200, 200, 200, 200, LOGIN),
+    "escalation:intermediate_level":        (403, 200, 403, 403, LOGIN),
+    "subjects:enrol":                       (200, 403, 403, 200, LOGIN),
+    "subjects:list":                        (200, 200, 403, 200, LOGIN),
+    "subjects:ae_list":                     (200, 200, 403, 200, LOGIN),
+    "subjects:ctcae_search":                (200, 200, 200, 200, LOGIN),
+    "subjects:ctcae_grade":                 (200, 200, 200, 200, LOGIN),
+    "subjects:detail":                      (200, 200, 404, 404, LOGIN),
+    "subjects:dose_new":                    (200, 403, 404, 404, LOGIN),
+    "subjects:assessment_new":              (200, 200, 404, 404, LOGIN),
+    "subjects:ae_new":                      (200, 200, 404, 404, LOGIN),
+    "subjects:gate_override":               (403, 200, 404, 404, LOGIN),
+    "subjects:continuation":                (403, 200, 404, 404, LOGIN),
+    "subjects:ae_detail":                   (200, 200, 404, 404, LOGIN),
+    "subjects:status":                      (200, 200, 404, 404, LOGIN),
+    "subjects:dispensing_new":              (200, 403, 404, 404, LOGIN),
+    "subjects:dispensing_return":           (200, 403, 404, 404, LOGIN),
+    "screening:list":                       (200, 200, 403, 200, LOGIN),
+    "screening:new":                        (200, 403, 403, 200, LOGIN),
+    "screening:detail":                     (200, 200, 404, 404, LOGIN),
+    "screening:values":                     (200, 200, 404, 404, LOGIN),
+    "screening:judge":                      (200, 200, 404, 404, LOGIN),
+    "screening:decide":                     (200, 200, 404, 404, LOGIN),
+    "visits:list":                          (200, 200, 403, 200, LOGIN),
+    "visits:calendar":                      (200, 200, 404, 404, LOGIN),
+    "visits:follow_up":                     (302, 403, 404, 404, LOGIN),
+    "visits:record":                        (200, 200, 404, 404, LOGIN),
+    "notifications:list":                   (200, 200, 200, 200, LOGIN),
+    "notifications:mark_read":              (405, 405, 405, 405, LOGIN),
+    # Records: one line per registered kind (records.kinds); written "records:<view>[<kind>]".
+    "records:history[dose]":                (200, 200, 404, 404, LOGIN),
+    "records:history[adverse-event]":       (200, 200, 404, 404, LOGIN),
+    "records:history[dlt-adjudication]":    (200, 200, 404, 404, LOGIN),
+    "records:history[assessment]":          (200, 200, 404, 404, LOGIN),
+    "records:history[visit]":               (200, 200, 404, 404, LOGIN),
+    "records:history[follow-up]":           (200, 200, 404, 404, LOGIN),
+    "records:history[subject]":             (200, 200, 404, 404, LOGIN),
+    "records:history[screening]":           (200, 200, 404, 404, LOGIN),
+    "records:history[screening-values]":    (200, 200, 404, 404, LOGIN),
+    "records:history[screening-judgements]": (200, 200, 404, 404, LOGIN),
+    "records:correct[dose]":                (200, 403, 404, 404, LOGIN),
+    "records:correct[adverse-event]":       (200, 200, 404, 404, LOGIN),
+    "records:correct[dlt-adjudication]":    (403, 200, 404, 404, LOGIN),
+    "records:correct[assessment]":          (200, 200, 404, 404, LOGIN),
+    "records:correct[visit]":               (200, 200, 404, 404, LOGIN),
+    "records:correct[follow-up]":           (200, 403, 404, 404, LOGIN),
+    "records:correct[subject]":             (200, 200, 404, 404, LOGIN),
+    "records:correct[screening]":           (200, 403, 404, 404, LOGIN),
+    "records:correct[screening-values]":    (200, 200, 404, 404, LOGIN),
+    "records:correct[screening-judgements]": (200, 200, 404, 404, LOGIN),
+    "records:void[dose]":                   (200, 403, 404, 404, LOGIN),
+    "records:void[adverse-event]":          (200, 200, 404, 404, LOGIN),
+    "records:void[dlt-adjudication]":       (404, 404, 404, 404, LOGIN),
+    "records:void[assessment]":             (200, 200, 404, 404, LOGIN),
+    "records:void[visit]":                  (404, 404, 404, 404, LOGIN),
+    "records:void[follow-up]":              (404, 404, 404, 404, LOGIN),
+    "records:void[subject]":                (404, 404, 404, 404, LOGIN),
+    "records:void[screening]":              (200, 403, 404, 404, LOGIN),
+    "records:void[screening-values]":       (404, 404, 404, 404, LOGIN),
+    "records:void[screening-judgements]":   (404, 404, 404, 404, LOGIN),
+}
+# Admin pages: none of these roles is staff, so every admin page redirects to the admin login, except:
+ADMIN_DEFAULT = (302, 302, 302, 302, 302)
+ADMIN_EXPECTED = {
+    "admin:login": (200, 200, 200, 200, 200),
+}
+
+# Identifying data of the subjects (distinctive, so a match is a leak, not a coincidence).
+INITIALS = ("QZX", "QZY", "QZW")
+BIRTH = date(1957, 3, 14)
+DOSE_TIME = time(7, 43)
+COMMENTS = ("SIGNCOMMENT-7731", "ADJNOTE-5521", "DEVIATION-6610")
+
+
+def _walk(patterns, prefix="", namespace=None):
+    """(key, route, kwarg names) for every URL pattern; key is "namespace:name", or the route."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            ns = namespace
+            if pattern.namespace:
+                ns = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        elif isinstance(pattern, URLPattern):
+            route = prefix + str(pattern.pattern)
+            name = f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name
+            yield name or route, route
+
+
+_CONVERTER = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
+_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<body>[^)]*)\)")
+
+
+def _path(route: str, values: dict) -> str:
+    """The concrete path of a route, its parameters filled from ``values`` (regex groups of the admin:
+    their first alternative, the catch-all a page that does not exist)."""
+    def group(match):
+        if match["name"] in values:
+            return str(values[match["name"]])
+        body = match["body"]
+        return "no-such-page" if body in (".*", ".+") else body.split("|")[0]
+
+    path = _GROUP.sub(group, route)
+    path = path.replace("^", "").replace("$", "")
+    missing = [m["name"] for m in _CONVERTER.finditer(path) if m["name"] not in values]
+    if missing:
+        raise LookupError(", ".join(missing))
+    return "/" + _CONVERTER.sub(lambda m: str(values[m["name"]]), path)
+
+
+@pytest.fixture
+def world(site_a, site_b):
+    """LVGN6051 + anlotinib at site A: a subject enrolled from screening, dosed, with an adjudicated DLT,
+    dispensing, visits and a follow-up; three subjects at level 1; a decision awaiting the sponsor's
+    concurrence, signed with a comment."""
+    trial, people = lvgn_with_people(site_a, site_b)
+    coordinator = people["coordinator"]
+    dose_day = timezone.localdate() - timedelta(days=25)
+    screening = eligible_screening(trial, site_a, coordinator, initials=INITIALS[0], date_of_birth=BIRTH,
+                                   assessed_on=dose_day)
+    subjects = [subject_enrol(trial=trial, user=coordinator, screening=screening)]
+    subjects += [subject_enrol(trial=trial, site=site_a, user=coordinator, initials=initials, date_of_birth=BIRTH,
+                               sex="M") for initials in INITIALS[1:]]
+    lvgn6051, anlotinib = trial.drugs.get(name="LVGN6051"), trial.drugs.get(name="Anlotinib")
+    dosed_at = timezone.make_aware(datetime.combine(dose_day, DOSE_TIME))
+    # Enrolled the day before the first dose, 25 days ago (as in a trial that has been running).
+    Subject.objects.filter(pk__in=[s.pk for s in subjects]).update(enrolled_at=dosed_at - timedelta(days=1))
+    for subject in subjects:
+        subject.refresh_from_db()
+        predose(subject, dosed_at, coordinator)
+        dose_record(subject=subject, drug=lvgn6051, cycle=1, day=1, user=coordinator, administered_at=dosed_at)
+    subject = subjects[0]
+    event = adverse_event_record(subject=subject, user=coordinator, term="Hypertension", grade=3,
+                                 attribution="probable", onset_date=dose_day + timedelta(days=6))
+    dlt_adjudicate(event=event, user=people["investigator"], confirm=True, comment=COMMENTS[1])
+    decision = decision_recommend(trial=trial)
+    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
+                  comment=COMMENTS[0])
+    dispensing = OralDispensing.objects.create(
+        subject=subject, drug=anlotinib, cycle=1, dispensed_on=dose_day, first_dose_at=dosed_at,
+        tablets_dispensed=14, tablet_strength=12, tablets_per_day=1, recorded_by=coordinator)
+    follow_up = FollowUp.objects.create(subject=subject, updated_by=coordinator)
+    objects = {
+        Subject: subject, AdverseEvent: event, DoseAdministration: subject.doses.first(),
+        Assessment: subject.assessments.first(), PlannedVisit: PlannedVisit.objects.filter(subject=subject).first(),
+        FollowUp: follow_up, type(screening): screening,
+    }
+    assert all(objects.values()), objects
+    return {
+        "trial": trial, "people": people, "subjects": subjects, "event": event, "decision": decision,
+        "screening": screening, "dispensing": dispensing, "drug": anlotinib, "objects": objects,
+        "dosed_at": dosed_at,
+    }
+
+
+def _urls(world) -> dict[str, str]:
+    """Every URL of the URLconf, keyed as in EXPECTED, with objects of ``world`` filled in."""
+    from records.registry import KINDS
+
+    trial, subject, event = world["trial"], world["subjects"][0], world["event"]
+    per_url = {
+        "subjects:ae_detail": {"pk": event.pk},
+        "subjects:dispensing_new": {"pk": subject.pk, "drug_pk": world["drug"].pk},
+        "subjects:dispensing_return": {"pk": world["dispensing"].pk},
+        "screening:": {"pk": world["screening"].pk},
+        "escalation:decision": {"pk": world["decision"].pk},
+        "visits:record": {"pk": world["objects"][PlannedVisit].pk},
+        "subjects:": {"pk": subject.pk},
+        "visits:": {"pk": subject.pk},
+    }
+    urls, unresolved = {}, []
+    for key, route in _walk(get_resolver().url_patterns):
+        values = {"code": trial.code}
+        values |= next((v for prefix, v in per_url.items() if key == prefix or
+                        (prefix.endswith(":") and key.startswith(prefix))), {})
+        if key.startswith("records:"):
+            for slug, kind in KINDS.items():
+                obj = world["objects"].get(kind.model)
+                if obj is None:
+                    unresolved.append(f"{key}[{slug}] (no {kind.model.__name__} in the world fixture)")
+                    continue
+                urls[f"{key}[{slug}]"] = _path(route, {**values, "kind": slug, "pk": obj.pk})
+            continue
+        if route.startswith("admin/"):
+            values = {"object_id": 1, "content_type_id": 1, "id": 1}
+        try:
+            urls[key] = _path(route, values)
+        except LookupError as exc:
+            unresolved.append(f"{key} ({route}: no value for {exc})")
+    assert not unresolved, "URLs the matrix cannot build (add their objects):\n" + "\n".join(unresolved)
+    return urls
+
+
+def _expected(key: str) -> tuple | None:
+    if key in EXPECTED:
+        return EXPECTED[key]
+    if key.startswith("admin:") or key.startswith("admin/"):
+        return ADMIN_EXPECTED.get(key, ADMIN_DEFAULT)
+    return None
+
+
+def test_every_url_is_classified(world):
+    urls = _urls(world)
+    unclassified = sorted(key for key in urls if _expected(key) is None)
+    assert not unclassified, (
+        "Pages with no expectation in tests/test_role_matrix.py EXPECTED (classify each, per role):\n"
+        + "\n".join(f"  {key}: {urls[key]}" for key in unclassified))
+    stale = sorted(set(EXPECTED) - set(urls))
+    assert not stale, f"EXPECTED lists pages the URLconf no longer has: {stale}"
+
+
+def _forbidden(world, role: str) -> list[str]:
+    """What must not appear in a page this role can read."""
+    subjects = world["subjects"]
+    codes = [s.code for s in subjects]
+    if role == "coordinator_b":
+        return codes
+    day = timezone.localtime(world["dosed_at"])
+    dates = {BIRTH: "birth", day.date(): "first dose"}
+    texts = list(codes) + list(INITIALS) + list(COMMENTS)
+    for when in dates:
+        texts += [f"{when:%Y-%m-%d}", f"{when:%d %b %Y}", f"{when.day} {when:%b %Y}", f"{when:%d/%m/%Y}",
+                  f"{when:%b}. {when.day}, {when.year}", f"{when:%B} {when.day}, {when.year}"]
+    texts += [f"{day:%Y-%m-%d %H:%M}", day.isoformat()[:16], f"{day:%d %b %Y %H:%M}"]
+    return texts
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(world, client, role):
+    urls = _urls(world)
+    if role != "anonymous":
+        assert client.login(username=world["people"][role].username, password=PASSWORD)
+    mismatches, leaks = [], []
+    forbidden = _forbidden(world, role) if role in ("sponsor", "coordinator_b") else []
+    for key, url in sorted(urls.items()):
+        expected = _expected(key)
+        if expected is None:
+            continue  # test_every_url_is_classified names it
+        response = client.get(url)
+        want = expected[ROLES.index(role)]
+        if response.status_code != want:
+            mismatches.append(f"{key} {url}: {response.status_code}, expected {want}")
+        if response.status_code == 200 and forbidden:
+            body = response.content.decode(errors="replace")
+            found = [text for text in forbidden if text in body]
+            if found:
+                leaks.append(f"{key} {url}: shows {found}")
+    assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
+    assert not leaks, f"{role} sees subject-level data:\n" + "\n".join(leaks)
