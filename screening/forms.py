@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from screening.models import ScreeningRecord
 from trialrules import eligibility
-from trialsite.forms import DateInput
+from trialsite.edit_checks import ConfirmUnusualMixin
+from trialsite.forms import CheckedForm, DateInput
 
 
-class ScreeningStartForm(forms.Form):
+class ScreeningStartForm(ConfirmUnusualMixin, CheckedForm):
     site = forms.ModelChoiceField(queryset=None, empty_label=None)
     initials = forms.RegexField(
         regex=r"^[A-Za-z]{2,4}$", max_length=4,
@@ -40,7 +42,7 @@ def staff_for(trial, sites):
         "last_name", "username")
 
 
-class EligibilityValuesForm(forms.Form):
+class EligibilityValuesForm(ConfirmUnusualMixin, CheckedForm):
     """The screening values the trial's criteria read; numbers with their unit (SI first)."""
 
     assessed_on = forms.DateField(widget=DateInput(), label="Screening assessments on",
@@ -85,31 +87,43 @@ class EligibilityValuesForm(forms.Form):
         return out
 
 
-class JudgementForm(forms.Form):
-    """Criteria a person judges: met / not met / not yet decided."""
+class JudgementForm(CheckedForm):
+    """Criteria a person judges: met / not met / not yet decided. ``reserved`` maps the codes of the
+    judgements this user may not record (the protocol reserves them for the investigator) to the reason:
+    those boxes are shown disabled with it, and keep the recorded value."""
 
-    def __init__(self, *args, criteria, **kwargs):
+    def __init__(self, *args, criteria, reserved: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        reserved = reserved or {}
         self.codes = []
         for c in criteria:
             if c.kind != "judgement":
                 continue
             self.codes.append(c.code)
-            self.fields[f"j_{c.code}"] = forms.ChoiceField(
+            field = self.fields[f"j_{c.code}"] = forms.ChoiceField(
                 label=c.text, required=False, widget=forms.RadioSelect,
                 choices=[("", "Not yet"), ("yes", "Met"), ("no", "Not met")])
+            if c.code in reserved:
+                field.disabled = True
+                field.help_text = reserved[c.code]
+
+    def service_errors(self, exc: ValidationError) -> ValidationError:
+        """The service's errors keyed by criterion code, put on this form's fields."""
+        if not hasattr(exc, "error_dict"):
+            return exc
+        return ValidationError({(f"j_{k}" if k in self.codes else k): v for k, v in exc.error_dict.items()})
 
     def judgements(self) -> dict:
         return {code: {"yes": True, "no": False}.get(self.cleaned_data.get(f"j_{code}") or "")
                 for code in self.codes}
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(CheckedForm):
     action = forms.ChoiceField(choices=[("eligible", "Confirm eligible"), ("fail", "Record screen failure")],
                                widget=forms.HiddenInput)
     reason = forms.CharField(required=False, label="Other reason (screen failure)", max_length=300)
 
 
-class ScreeningFilter(forms.Form):
+class ScreeningFilter(CheckedForm):
     q = forms.CharField(required=False, label="Number or initials")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *ScreeningRecord.Status.choices])

@@ -73,6 +73,9 @@ class ScreeningRecord(Voidable):
                                    related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     failure_reasons = models.JSONField(default=list, blank=True)
+    # Edit checks (trialrules.plausibility): the unusual values confirmed at entry, each with the check, the
+    # field, the message shown, the reason given, who and when (trialsite.edit_checks.enforce).
+    confirmed_checks = models.JSONField(default=list, blank=True, editable=False)
     subject = models.OneToOneField("subjects.Subject", on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="screening")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

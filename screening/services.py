@@ -12,8 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from screening.models import ScreeningRecord, SiteReferenceRange
-from trialrules import eligibility
-from trials.models import Site, Trial
+from trialrules import eligibility, plausibility
+from trials.access import has_site_role, require_site_role
+from trials.models import Role, Site, Trial
+from trialsite.edit_checks import enforce
 
 DEFAULT_WINDOW_DAYS = 28
 
@@ -47,10 +49,26 @@ def eligibility_for(record: ScreeningRecord) -> eligibility.Outcome:
                                 judgements=judgements)
 
 
+def screening_findings(record: ScreeningRecord, *, today: date | None = None,
+                       values: bool = True) -> list[plausibility.Finding]:
+    """The edit checks of a screening record, new or corrected: the date of birth (from 1900, an age at
+    consent within the human range), the consent date and, with ``values``, each screening value's
+    physiological range. Pass them to :func:`trialsite.edit_checks.enforce`."""
+    today = today or timezone.localdate()
+    findings = [*plausibility.check_birth_date(record.date_of_birth, on=record.consent_date, today=today),
+                *plausibility.check_date(record.consent_date, field="consent_date", label="The consent date",
+                                         today=today)]
+    return findings + (plausibility.check_screening_values(record.values or {}) if values else [])
+
+
 def screening_start(
     *, trial: Trial, site: Site, user, initials: str, date_of_birth: date, sex: str, consent_form_version: str,
-    consent_date: date, consent_obtained_by, today: date | None = None,
+    consent_date: date, consent_obtained_by, today: date | None = None, confirm_unusual: bool = False,
+    unusual_reason: str = "",
 ) -> ScreeningRecord:
+    """Start a screening record with the consent. Edit checks: the date of birth (in the past, from 1900,
+    an age at consent of at most 120 years; 100 or over only with ``confirm_unusual`` and an
+    ``unusual_reason``) and the consent date (not in the future, from 1900, not before birth)."""
     today = today or timezone.localdate()
     errors = {}
     if date_of_birth >= today:
@@ -61,8 +79,11 @@ def screening_start(
         errors["consent_date"] = "The consent date is before the date of birth."
     if not (consent_form_version or "").strip():
         errors["consent_form_version"] = "Give the version of the consent form signed."
+    findings = [f for f in screening_findings(ScreeningRecord(date_of_birth=date_of_birth, consent_date=consent_date),
+                                              today=today, values=False) if f.field not in errors]
     if errors:
-        raise ValidationError(errors)
+        raise ValidationError({**errors, **{f.field: f.message for f in findings if not f.soft}})
+    confirmed = enforce(findings, confirm_unusual=confirm_unusual, unusual_reason=unusual_reason, user=user)
     with transaction.atomic():
         trial = Trial.objects.select_for_update().get(pk=trial.pk)
         n = ScreeningRecord.objects.filter(trial=trial, site=site).count() + 1
@@ -70,6 +91,7 @@ def screening_start(
             trial=trial, site=site, number=f"{trial.code}-{site.code}-S{n:03d}", initials=initials.strip().upper(),
             date_of_birth=date_of_birth, sex=sex, consent_form_version=consent_form_version.strip(),
             consent_date=consent_date, consent_obtained_by=consent_obtained_by, created_by=user,
+            confirmed_checks=confirmed,
         )
         record.full_clean()
         record.save()
@@ -90,8 +112,12 @@ def _jsonable(value):
 
 
 def screening_values_record(*, record: ScreeningRecord, user, assessed_on: date, values: dict,
-                            today: date | None = None) -> ScreeningRecord:
-    """Store the screening values (numbers with their units) and the date they were assessed."""
+                            today: date | None = None, confirm_unusual: bool = False,
+                            unusual_reason: str = "") -> ScreeningRecord:
+    """Store the screening values (numbers with their units) and the date they were assessed. Edit
+    checks: each number within its physiological range (``INPUTS[name].plausible``, refused outside);
+    an unusual weight only with ``confirm_unusual`` and an ``unusual_reason`` (kept while the value
+    stays the same)."""
     today = today or timezone.localdate()
     if assessed_on > today:
         raise ValidationError({"assessed_on": "The assessment date cannot be in the future."})
@@ -101,23 +127,48 @@ def screening_values_record(*, record: ScreeningRecord, user, assessed_on: date,
     with transaction.atomic():
         record = ScreeningRecord.objects.select_for_update().get(pk=record.pk)
         _in_progress(record)
+        stored = [c for c in record.confirmed_checks if c.get("field") not in eligibility.INPUTS]
+        confirmed = enforce(plausibility.check_screening_values(values), confirm_unusual=confirm_unusual,
+                            unusual_reason=unusual_reason, user=user,
+                            already=[c for c in record.confirmed_checks if c.get("field") in eligibility.INPUTS])
         record.assessed_on = assessed_on
         record.values = {k: _jsonable(v) for k, v in values.items() if v not in (None, "", [])}
-        record.save(update_fields=["assessed_on", "values"])
+        record.confirmed_checks = stored + confirmed
+        record.save(update_fields=["assessed_on", "values", "confirmed_checks"])
     return record
 
 
+def reserved_judgement_message(criterion: eligibility.Criterion, record: ScreeningRecord) -> str:
+    """Why a coordinator cannot record this judgement (the protocol reserves it for the investigator)."""
+    return (f"Judged by the investigator: the {record.trial.code} protocol has the investigator assess "
+            f"“{criterion.text}”, so only an investigator of {record.site.name} can record it.")
+
+
+def may_judge(user, record: ScreeningRecord, criterion: eligibility.Criterion) -> bool:
+    """Whether ``user`` (site staff of the record's site) may record this judgement."""
+    if criterion.judged_by == "investigator":
+        return has_site_role(user, record, Role.INVESTIGATOR)
+    return has_site_role(user, record)
+
+
 def screening_judge(*, record: ScreeningRecord, user, judgements: dict[str, bool | None]) -> ScreeningRecord:
-    """A person's decision on the judgement criteria (True met, False not met, None undecided)."""
-    codes = {c.code for c in criteria_for(record.trial) if c.kind == "judgement"}
-    unknown = set(judgements) - codes
+    """A person's decision on the judgement criteria (True met, False not met, None undecided). A judgement
+    the protocol reserves for the investigator (``judged_by = "investigator"``) is changed only by an
+    investigator of the record's site; submitting it unchanged is not a change."""
+    criteria = {c.code: c for c in criteria_for(record.trial) if c.kind == "judgement"}
+    unknown = set(judgements) - set(criteria)
     if unknown:
         raise ValidationError(f"Not judgement criteria of {record.trial.code}: {', '.join(sorted(unknown))}.")
+    require_site_role(user, record, message="Only the site staff of the screening record's site record judgements.")
     now = timezone.now()
     with transaction.atomic():
-        record = ScreeningRecord.objects.select_for_update().get(pk=record.pk)
+        record = ScreeningRecord.objects.select_for_update().select_related("trial", "site").get(pk=record.pk)
         _in_progress(record)
         stored = dict(record.judgements)
+        refused = {code: reserved_judgement_message(criteria[code], record) for code, met in judgements.items()
+                   if met != stored.get(code, {}).get("met") and not may_judge(user, record, criteria[code])}
+        if refused:
+            raise ValidationError(refused)
         for code, met in judgements.items():
             if met is None:
                 stored.pop(code, None)

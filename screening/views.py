@@ -59,10 +59,19 @@ def screening_new(request, code: str):
     return render_form(request, "screening/new.html", {"trial": trial, "form": form}, status=status)
 
 
-def _context(record, *, values_form=None, judgement_form=None, decision_form=None) -> dict:
+def _judgement_initial(record) -> dict:
+    return {f"j_{code}": "yes" if j["met"] else "no" for code, j in record.judgements.items()}
+
+
+def _reserved(user, record, criteria) -> dict[str, str]:
+    """The judgements this user may not record, with the reason shown beside the disabled box."""
+    return {c.code: services.reserved_judgement_message(c, record) for c in criteria
+            if c.kind == "judgement" and not services.may_judge(user, record, c)}
+
+
+def _context(record, user, *, values_form=None, judgement_form=None, decision_form=None) -> dict:
     criteria = services.criteria_for(record.trial)
     values_initial = {"assessed_on": record.assessed_on, **record.values}
-    judgement_initial = {f"j_{code}": "yes" if j["met"] else "no" for code, j in record.judgements.items()}
     outcome = services.eligibility_for(record)
     window_end = None
     if record.assessed_on:
@@ -78,7 +87,8 @@ def _context(record, *, values_form=None, judgement_form=None, decision_form=Non
         "window_end": window_end,
         "cohort": current_cohort(record.trial),
         "values_form": values_form or EligibilityValuesForm(criteria=criteria, initial=values_initial),
-        "judgement_form": judgement_form or JudgementForm(criteria=criteria, initial=judgement_initial),
+        "judgement_form": judgement_form or JudgementForm(criteria=criteria, initial=_judgement_initial(record),
+                                                          reserved=_reserved(user, record, criteria)),
         "decision_form": decision_form or DecisionForm(),
         "open": record.status == ScreeningRecord.Status.IN_PROGRESS,
     }
@@ -86,7 +96,7 @@ def _context(record, *, values_form=None, judgement_form=None, decision_form=Non
 
 def screening_detail(request, pk: int):
     record = access_screening(request.user, pk)
-    return TemplateResponse(request, "screening/detail.html", _context(record))
+    return TemplateResponse(request, "screening/detail.html", _context(record, request.user))
 
 
 def screening_values(request, pk: int):
@@ -97,7 +107,7 @@ def screening_values(request, pk: int):
         try:
             record = services.screening_values_record(record=record, user=request.user,
                                                       assessed_on=form.cleaned_data["assessed_on"],
-                                                      values=form.values())
+                                                      values=form.values(), **form.confirmation())
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
@@ -105,23 +115,27 @@ def screening_values(request, pk: int):
                 return HttpResponseRedirect(reverse("screening:detail", args=[record.pk]) + "#results")
             form = None
     status = 422 if form is not None and form.errors else 200
-    return render_form(request, "screening/detail.html", _context(record, values_form=form), status=status)
+    return render_form(request, "screening/detail.html", _context(record, request.user, values_form=form),
+                       status=status)
 
 
 def screening_judge(request, pk: int):
     record = access_screening(request.user, pk)
-    form = JudgementForm(request.POST or None, criteria=services.criteria_for(record.trial))
+    criteria = services.criteria_for(record.trial)
+    form = JudgementForm(request.POST or None, criteria=criteria, initial=_judgement_initial(record),
+                         reserved=_reserved(request.user, record, criteria))
     if request.method == "POST" and form.is_valid():
         try:
             record = services.screening_judge(record=record, user=request.user, judgements=form.judgements())
         except ValidationError as exc:
-            add_service_errors(form, exc)
+            add_service_errors(form, form.service_errors(exc))
         else:
             if not request.htmx:
                 return HttpResponseRedirect(reverse("screening:detail", args=[record.pk]) + "#results")
             form = None
     status = 422 if form is not None and form.errors else 200
-    return render_form(request, "screening/detail.html", _context(record, judgement_form=form), status=status)
+    return render_form(request, "screening/detail.html", _context(record, request.user, judgement_form=form),
+                       status=status)
 
 
 def screening_decide(request, pk: int):
@@ -138,4 +152,5 @@ def screening_decide(request, pk: int):
         else:
             return redirect_after_form(request, reverse("screening:detail", args=[record.pk]))
     status = 422 if form.errors else 200
-    return render_form(request, "screening/detail.html", _context(record, decision_form=form), status=status)
+    return render_form(request, "screening/detail.html", _context(record, request.user, decision_form=form),
+                       status=status)

@@ -3,11 +3,15 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from subjects.dispensing import dispensed_drugs
 from subjects.models import AdverseEvent, Assessment, DoseAdministration, GateOverride, Subject
-from trialsite.forms import DateInput, DateTimeInput
+from subjects.templatetags.quantities import quantity_text
+from trialrules.plausibility import DOSE_REFUSED_ABOVE, DOSE_TOLERANCE, percent
+from trialsite.edit_checks import ConfirmUnusualMixin
+from trialsite.forms import CheckedForm, CheckedModelForm, DateInput, DateTimeInput
 
 
-class EnrolForm(forms.Form):
+class EnrolForm(CheckedForm):
     screening = forms.ModelChoiceField(
         queryset=None, empty_label=None, label="Eligible screening record",
         help_text="Only candidates whose consent is recorded and whose eligibility is confirmed can be enrolled.",
@@ -19,7 +23,14 @@ class EnrolForm(forms.Form):
         self.fields["screening"].queryset = screenings
 
 
-class DoseForm(forms.ModelForm):
+def level_dose_text(drug, amount) -> str:
+    """A dose level's amount for one drug with its unit: ``10 mg``, per kg ``1 mg/kg``."""
+    if drug is None:
+        return quantity_text(amount, "")
+    return quantity_text(amount, f"{drug.unit}/kg" if drug.basis == "per_kg" else drug.unit)
+
+
+class DoseForm(ConfirmUnusualMixin, CheckedModelForm):
     class Meta:
         model = DoseAdministration
         fields = ["drug", "cycle", "day", "administered_at", "weight_kg", "dose", "deviation_reason"]
@@ -28,11 +39,16 @@ class DoseForm(forms.ModelForm):
 
     def __init__(self, *args, subject, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["drug"].queryset = subject.trial.drugs.all()
+        # A drug taken at home is recorded per cycle on the dispensing form, not dose by dose.
+        home = [d.pk for d in dispensed_drugs(subject.trial)]
+        self.fields["drug"].queryset = subject.trial.drugs.exclude(pk__in=home)
         self.fields["drug"].empty_label = None
         self.fields["dose"].required = False
+        drugs = {d.name: d for d in subject.trial.drugs.all()}
+        units = sorted({d.unit for d in drugs.values()})
+        self.fields["dose"].label = f"Dose ({', '.join(units)})"
         self.fields["dose"].help_text = "Dose at this level: " + ", ".join(
-            f"{drug} {amount}" for drug, amount in subject.dose_level.doses.items()
+            f"{name} {level_dose_text(drugs.get(name), amount)}" for name, amount in subject.dose_level.doses.items()
         ) + ". Leave empty to give the computed dose."
         per_kg = [d.name for d in subject.trial.drugs.all() if d.basis == "per_kg"]
         if per_kg:
@@ -42,6 +58,10 @@ class DoseForm(forms.ModelForm):
             del self.fields["weight_kg"]
         self.fields["deviation_reason"].help_text = (
             "Only when the dose was given outside the cycle window or without the pre-dose assessments.")
+        if subject.trial.definition.get("escalation", {}).get("dose_reduction_allowed", True):
+            self.fields["dose"].help_text += (
+                f" A dose more than ±{percent(DOSE_TOLERANCE)} % from the computed one is recorded with "
+                f"a reason; more than {percent(DOSE_REFUSED_ABOVE)} % above it is refused.")
 
     def clean_administered_at(self):
         value = self.cleaned_data["administered_at"]
@@ -50,7 +70,7 @@ class DoseForm(forms.ModelForm):
         return value
 
 
-class AdverseEventForm(forms.Form):
+class AdverseEventForm(CheckedForm):
     term = forms.CharField(
         max_length=200, label="CTCAE v5.0 term",
         help_text="Type part of the term (e.g. “pneumon”) and pick it from the NCI list.",
@@ -81,6 +101,10 @@ class AdverseEventForm(forms.Form):
                           "the DLT window keeps the subject pending for dose escalation.")
             self.attribution_fields[name] = drug.name
         self.fields["term"].widget.attrs.update({"list": "ctcae-terms", "autocomplete": "off"})
+        screening = getattr(subject, "screening", None)
+        self.fields["onset_date"].help_text = (
+            f"On or after consent{f' ({screening.consent_date:%d %b %Y})' if screening else ''}: an event that began "
+            "before consent is medical history, not a study adverse event, and is not recorded here.")
 
     def clean_onset_date(self):
         value = self.cleaned_data["onset_date"]
@@ -104,14 +128,14 @@ class AdverseEventForm(forms.Form):
         return {**data, "attributions": attributions}
 
 
-class AdjudicationForm(forms.Form):
+class AdjudicationForm(CheckedForm):
     decision = forms.ChoiceField(choices=[("confirm", "Confirm: this is a DLT"), ("reject", "Reject: not a DLT")],
                                  widget=forms.RadioSelect)
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
                               help_text="Required when rejecting.")
 
 
-class AssessmentForm(forms.ModelForm):
+class AssessmentForm(ConfirmUnusualMixin, CheckedModelForm):
     class Meta:
         model = Assessment
         fields = ["kind", "assessed_on", "weight_kg", "ecog", "notes"]
@@ -119,13 +143,13 @@ class AssessmentForm(forms.ModelForm):
         help_texts = {"weight_kg": "With the vital signs.", "ecog": "With the performance status."}
 
 
-class ContinuationForm(forms.Form):
+class ContinuationForm(CheckedForm):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), min_length=10,
                              label="Reason for continuing beyond the cycle maximum",
                              error_messages={"min_length": "Say why, in at least %(limit_value)d characters."})
 
 
-class AdverseEventFilter(forms.Form):
+class AdverseEventFilter(CheckedForm):
     q = forms.CharField(required=False, label="Term or subject")
     grade = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                    choices=[("", "Any grade"), *[(g, f"≥ {g}") for g in range(2, 6)]],
@@ -135,12 +159,12 @@ class AdverseEventFilter(forms.Form):
                             choices=[("", "Any"), *[(v, label) for v, label in AdverseEvent.DltStatus.choices if v]])
 
 
-class SubjectFilter(forms.Form):
+class SubjectFilter(CheckedForm):
     q = forms.CharField(required=False, label="Code or initials")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Subject.Status.choices])
 
 
-class GateOverrideForm(forms.Form):
+class GateOverrideForm(CheckedForm):
     gate = forms.ChoiceField(choices=GateOverride.Gate.choices, label="Timing gate")
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}), min_length=GateOverride.REASON_MIN_LENGTH,
@@ -149,3 +173,83 @@ class GateOverrideForm(forms.Form):
                   "your name and cannot be removed from the audit trail.",
         error_messages={"min_length": "Say why the gate is overridden, in at least %(limit_value)d characters."},
     )
+
+
+class EndOfTreatmentForm(CheckedForm):
+    last_dose = forms.DateField(widget=DateInput(), label="Last dose on",
+                                help_text="The day of the last dose of any study drug. EOT and the safety follow-up "
+                                          "are planned from it; no dosing visit after it.")
+    reason = forms.ChoiceField(label="Reason treatment ended",
+                               choices=[("", "—"), *[(v, label) for v, label in Subject.EndOfTreatmentReason.choices
+                                                     if v != Subject.EndOfTreatmentReason.OFF_STUDY]])
+    detail = forms.CharField(required=False, max_length=300, label="Details",
+                             help_text="Required for “Other”.")
+
+
+class OffStudyForm(CheckedForm):
+    off_study_on = forms.DateField(widget=DateInput(), label="Off study on",
+                                   help_text="No visit is planned after it. Still on treatment: treatment ends "
+                                             "with the latest recorded dose.")
+    reason = forms.ChoiceField(label="Reason for going off study",
+                               choices=[("", "—"), *Subject.OffStudyReason.choices])
+    detail = forms.CharField(required=False, max_length=300, label="Details",
+                             help_text="Required for “Other”.")
+
+
+def _missed_days_field():
+    return forms.TypedMultipleChoiceField(coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+                                          label="Days missed (from the diary)")
+
+
+def _discrepancy_reason_field():
+    return forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=1000,
+                           label="Discrepancy: reason",
+                           help_text="Only when the tablets used differ from days taken × tablets a day.")
+
+
+class DispensingForm(CheckedForm):
+    """One cycle's dispensing of an oral drug; the return may be given now or later."""
+
+    cycle = forms.IntegerField(min_value=1, max_value=999)
+    dispensed_on = forms.DateField(widget=DateInput(), label="Dispensed on")
+    first_dose_at = forms.DateTimeField(widget=DateTimeInput(), label="Day 1 tablet taken at",
+                                        help_text="Day 1 of the cycle's oral dosing; the home doses of the next days "
+                                                  "are dated at the same time.")
+    tablets_dispensed = forms.IntegerField(min_value=1, max_value=10000, label="Tablets dispensed")
+    returned_on = forms.DateField(widget=DateInput(), required=False, label="Returned on",
+                                  help_text="Leave empty until the tablets come back.")
+    tablets_returned = forms.IntegerField(min_value=0, max_value=10000, required=False, label="Tablets returned")
+    missed_days = _missed_days_field()
+    discrepancy_reason = _discrepancy_reason_field()
+    deviation_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=1000,
+                                       label="Protocol deviation: reason",
+                                       help_text="Only when day 1 was outside the cycle window or without the "
+                                                 "pre-dose assessments.")
+
+    def __init__(self, *args, drug, spec, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.drug = drug
+        self.fields["missed_days"].choices = [(d, f"Day {d}") for d in drug.administration_days]
+        self.fields["tablets_dispensed"].help_text = (
+            f"{quantity_text(spec.tablet_strength, drug.unit)} tablets, {spec.tablets_per_day} a day "
+            f"({quantity_text(spec.daily_dose, drug.unit)} daily) on days "
+            f"{drug.administration_days[0]}–{drug.administration_days[-1]}: "
+            f"{spec.tablets_per_day * len(drug.administration_days)} for a full cycle.")
+
+    def clean_first_dose_at(self):
+        value = self.cleaned_data["first_dose_at"]
+        if value > timezone.now():
+            raise forms.ValidationError("The first tablet cannot be taken in the future.")
+        return value
+
+
+class DispensingReturnForm(CheckedForm):
+    returned_on = forms.DateField(widget=DateInput(), label="Returned on")
+    tablets_returned = forms.IntegerField(min_value=0, max_value=10000, label="Tablets returned",
+                                          help_text="0 if none came back.")
+    missed_days = _missed_days_field()
+    discrepancy_reason = _discrepancy_reason_field()
+
+    def __init__(self, *args, drug, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["missed_days"].choices = [(d, f"Day {d}") for d in drug.administration_days]

@@ -30,6 +30,28 @@ class Subject(models.Model):
         ON_TREATMENT = "on_treatment", "On treatment"
         OFF_TREATMENT = "off_treatment", "Off treatment"
         WITHDRAWN = "withdrawn", "Withdrawn"
+        OFF_STUDY = "off_study", "Off study"
+
+    class EndOfTreatmentReason(models.TextChoices):
+        PROGRESSION = "progression", "Disease progression"
+        TOXICITY = "toxicity", "Unacceptable toxicity (adverse event)"
+        COMPLETED = "completed", "Completed the protocol's treatment"
+        WITHDRAWN = "withdrawn", "Withdrew consent"
+        INVESTIGATOR = "investigator", "Investigator's decision"
+        NONCOMPLIANCE = "noncompliance", "Non-compliance"
+        DEATH = "death", "Death"
+        LOST = "lost", "Lost to follow-up"
+        OFF_STUDY = "off_study", "Left the study (see the off-study reason)"
+        OTHER = "other", "Other (say which)"
+
+    class OffStudyReason(models.TextChoices):
+        COMPLETED = "completed", "Completed the study's follow-up"
+        DEATH = "death", "Death"
+        LOST = "lost", "Lost to follow-up"
+        WITHDRAWN = "withdrawn", "Withdrew consent"
+        INVESTIGATOR = "investigator", "Investigator's decision"
+        SPONSOR = "sponsor", "Study ended by the sponsor"
+        OTHER = "other", "Other (say which)"
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="subjects")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="subjects")
@@ -49,7 +71,12 @@ class Subject(models.Model):
     # Set when the subject leaves the study; before the DLT window closes without a DLT it makes the
     # subject not evaluable for dose escalation (replaced, BAT6005).
     off_study_on = models.DateField(null=True, blank=True)
-    off_study_reason = models.CharField(max_length=200, blank=True)
+    off_study_reason = models.CharField(max_length=200, blank=True, choices=OffStudyReason.choices)
+    off_study_detail = models.CharField(max_length=300, blank=True, verbose_name="off-study reason (details)")
+    # End of treatment (the last dose date is the visit plan's anchor, visits.FollowUp.last_dose).
+    end_of_treatment_reason = models.CharField(max_length=20, blank=True, choices=EndOfTreatmentReason.choices)
+    end_of_treatment_detail = models.CharField(max_length=300, blank=True,
+                                               verbose_name="end-of-treatment reason (details)")
 
     class Meta:
         ordering = ["trial", "code"]
@@ -86,6 +113,13 @@ class DoseAdministration(Voidable):
     # A dose given outside the protocol's cycle window or without the pre-dose assessments is recorded
     # only with a written reason (a protocol deviation).
     deviation_reason = models.TextField(blank=True)
+    # Edit checks (trialrules.plausibility): the unusual values confirmed at entry, each with the check, the
+    # field, the message shown, the reason given, who and when (trialsite.edit_checks.enforce).
+    confirmed_checks = models.JSONField(default=list, blank=True, editable=False)
+    # Set on the doses derived from an oral drug's dispensing record (one row per day taken): they are
+    # written only by subjects.dispensing, never entered one by one.
+    dispensing = models.ForeignKey("OralDispensing", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="doses", editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -99,7 +133,7 @@ class DoseAdministration(Voidable):
         ]
 
     def __str__(self) -> str:
-        return f"{self.subject} C{self.cycle}D{self.day} {self.drug} {self.dose} {self.unit}"
+        return f"{self.subject} C{self.cycle}D{self.day} {self.drug} {format(self.dose.normalize(), 'f')} {self.unit}"
 
 
 class CtcaeTerm(models.Model):
@@ -257,6 +291,9 @@ class Assessment(Voidable):
     ecog = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(5)],
                                             verbose_name="ECOG")
     notes = models.CharField(max_length=300, blank=True)
+    # Edit checks (trialrules.plausibility): the unusual values confirmed at entry, each with the check, the
+    # field, the message shown, the reason given, who and when (trialsite.edit_checks.enforce).
+    confirmed_checks = models.JSONField(default=list, blank=True, editable=False)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
@@ -307,3 +344,69 @@ class GateOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.get_gate_display()} overridden by {self.overridden_by}"
+
+
+@pghistory.track(*audited())
+class OralDispensing(Voidable):
+    """An oral drug taken at home on several days of each cycle (anlotinib, days 1-14 of 21), recorded once
+    per cycle as drug accountability: tablets dispensed, tablets returned and the days missed. The days
+    taken become derived ``DoseAdministration`` rows (``dispensing`` set), so the first dose, the DLT
+    window, the visits and the escalation evidence read them like any dose (``subjects.dispensing``)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="dispensings")
+    drug = models.ForeignKey("trials.Drug", on_delete=models.PROTECT, related_name="+")
+    cycle = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    dispensed_on = models.DateField()
+    # Day 1 of the cycle's oral dosing: when the first tablet was taken. The home doses of the later days
+    # are dated at the same clock time (the diary gives days, not times).
+    first_dose_at = models.DateTimeField(verbose_name="first tablet (day 1) taken at")
+    tablets_dispensed = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # From the protocol (the drug's ``dispensing.tablet_strength``) and the subject's dose level.
+    tablet_strength = models.DecimalField(max_digits=9, decimal_places=3, validators=[MinValueValidator(0)])
+    tablets_per_day = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    returned_on = models.DateField(null=True, blank=True)
+    tablets_returned = models.PositiveIntegerField(null=True, blank=True)
+    # Cycle days (within the drug's administration days) on which no tablet was taken.
+    missed_days = models.JSONField(default=list, blank=True)
+    # Tablets used (dispensed - returned) differing from days taken x tablets per day needs a reason.
+    discrepancy_reason = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["subject", "drug", "cycle"]
+        verbose_name = "oral drug dispensing"
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "drug", "cycle"], condition=models.Q(voided_at__isnull=True),
+                                    name="dispensing_unique_per_cycle"),
+            models.CheckConstraint(condition=models.Q(tablet_strength__gt=0), name="dispensing_strength_positive"),
+            models.CheckConstraint(
+                condition=(models.Q(returned_on__isnull=True) & models.Q(tablets_returned__isnull=True))
+                | (models.Q(returned_on__isnull=False) & models.Q(tablets_returned__isnull=False)),
+                name="dispensing_return_complete",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tablets_returned__isnull=True)
+                | models.Q(tablets_returned__lte=models.F("tablets_dispensed")),
+                name="dispensing_returned_at_most_dispensed",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(returned_on__isnull=True) | models.Q(returned_on__gte=models.F("dispensed_on")),
+                name="dispensing_returned_after_dispensed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} C{self.cycle} {self.drug}: {self.tablets_dispensed} tablets dispensed"
+
+    @property
+    def returned(self) -> bool:
+        return self.returned_on is not None
+
+    @property
+    def daily_dose(self):
+        return self.tablet_strength * self.tablets_per_day
+
+    @property
+    def tablets_used(self) -> int | None:
+        return None if self.tablets_returned is None else self.tablets_dispensed - self.tablets_returned

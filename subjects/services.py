@@ -40,9 +40,10 @@ from subjects.models import (
     GateOverride,
     Subject,
 )
-from trialrules import dlt, dosing, gates
+from trialrules import dlt, dosing, gates, plausibility
 from trials.access import require_site_role
-from trials.models import Drug, Role, Site, Trial
+from trials.models import SITE_ROLES, Drug, Role, Site, Trial
+from trialsite.edit_checks import enforce
 
 
 def _review_escalation_after_commit(trial: Trial) -> None:
@@ -69,6 +70,8 @@ def subject_enrol(
             raise ValidationError({"screening": "This screening record belongs to another trial."})
     if date_of_birth is None or date_of_birth >= today:
         raise ValidationError({"date_of_birth": "The date of birth must be in the past."})
+    if screening is None:  # the screening record's identity was checked when it was started
+        enforce(f for f in plausibility.check_birth_date(date_of_birth, on=today, today=today) if not f.soft)
     with transaction.atomic():
         # Lock the trial row: subject numbers and the last free cohort place are taken one at a time.
         trial = Trial.objects.select_for_update().get(pk=trial.pk)
@@ -117,9 +120,10 @@ def subject_enrol(
     return subject
 
 
-def latest_weight(subject: Subject, *, on: date | None = None) -> Decimal | None:
-    """The most recent weight: from the vital signs assessments (on or before ``on``), else screening."""
-    assessments = subject.assessments.filter(weight_kg__isnull=False)
+def latest_weight(subject: Subject, *, on: date | None = None, exclude: int | None = None) -> Decimal | None:
+    """The most recent weight: from the vital signs assessments (on or before ``on``; not assessment
+    ``exclude``), else screening."""
+    assessments = subject.assessments.filter(weight_kg__isnull=False).exclude(pk=exclude)
     if on is not None:
         assessments = assessments.filter(assessed_on__lte=on)
     latest = assessments.order_by("-assessed_on", "-pk").first()
@@ -129,6 +133,51 @@ def latest_weight(subject: Subject, *, on: date | None = None) -> Decimal | None
     if screening is not None and screening.values.get("weight"):
         return Decimal(str(screening.values["weight"]))
     return None
+
+
+def entry_date_bounds(subject: Subject, *, enrolment: bool = False, consent_hint: str = "") -> list[plausibility.Bound]:
+    """The earliest dates of a subject's clinical entries (edit checks): the date of birth and, for a
+    subject enrolled from a screening record, consent (and, with ``enrolment``, the enrolment day: no
+    dose before it). A subject imported without a screening record has only its date of birth."""
+    bounds = [plausibility.Bound(subject.date_of_birth, "the date of birth")]
+    screening = getattr(subject, "screening", None) if subject.pk else None
+    if screening is not None:
+        bounds.append(plausibility.Bound(screening.consent_date, "consent", consent_hint))
+        if enrolment and subject.enrolled_at is not None:
+            bounds.append(plausibility.Bound(timezone.localtime(subject.enrolled_at).date(),
+                                             f"enrolment into {subject.trial.code}"))
+    return bounds
+
+
+def _dose_event(dose: DoseAdministration) -> plausibility.DoseEvent:
+    at = timezone.localtime(dose.administered_at)
+    return plausibility.DoseEvent(drug=dose.drug.name, cycle=dose.cycle, day=dose.day, at=at, on=at.date())
+
+
+def dose_findings(dose: DoseAdministration, *, planned: Decimal | None = None, weight_typed: bool = True,
+                  amount_typed: bool = True) -> list[plausibility.Finding]:
+    """The edit checks of a dose as it stands, new or corrected: its date (not before birth, consent or
+    enrolment), the weight used (``weight_typed=False``: read from an earlier record, hard limits only),
+    the amount against the computed dose (``planned``; default the stored planned dose, else the level's
+    flat amount; not checked with ``amount_typed=False``: the computed dose itself) and its place among
+    the subject's other doses. Pass them to :func:`trialsite.edit_checks.enforce`."""
+    subject = dose.subject
+    day = timezone.localtime(dose.administered_at).date()
+    findings = plausibility.check_date(day, field="administered_at", label="The dose date", today=None,
+                                       after=entry_date_bounds(subject, enrolment=True))
+    if dose.weight_kg is not None:
+        weight = plausibility.check_weight(dose.weight_kg, previous=latest_weight(subject, on=day) if weight_typed
+                                           else None, confirmable=weight_typed)
+        if not weight_typed:  # a weight recorded before the edit checks existed
+            weight = [plausibility.Finding(f.field, f.check, f"The latest recorded weight: {f.message} Give the "
+                                           "weight with the dose.") for f in weight]
+        findings += weight
+    if planned is None:
+        planned = dose.planned_dose if dose.planned_dose is not None else subject.dose_level.doses.get(dose.drug.name)
+    if amount_typed and not any(f.field == "weight_kg" and not f.soft for f in findings):
+        findings += plausibility.check_dose(dose.dose, planned, unit=dose.unit)
+    others = subject.doses.select_related("drug").exclude(pk=dose.pk)
+    return findings + plausibility.check_dose_order(_dose_event(dose), [_dose_event(d) for d in others])
 
 
 def planned_dose_for(subject: Subject, drug: Drug, *, weight_kg: Decimal | None = None) -> dosing.PlannedDose:
@@ -150,25 +199,35 @@ def planned_doses(subject: Subject, *, weight_kg: Decimal | None) -> list[tuple[
 def dose_record(
     *, subject: Subject, drug: Drug, cycle: int, day: int, administered_at: datetime, dose: Decimal | None = None,
     user, now: datetime | None = None, weight_kg: Decimal | None = None, deviation_reason: str = "",
+    confirm_unusual: bool = False, unusual_reason: str = "", dispensing=None,
 ) -> DoseAdministration:
     """Record one administration. Per-kg doses are computed from the weight used (given, or the latest
     recorded); checked: the regimen's days, no dose change where the protocol forbids it, the cycle
     maximum (unless a continuation exception is recorded), the screening window for the first dose,
     the timing gates, and where the protocol declares them the cycle window (from cycle 2) and the
     pre-dose assessments. A dose outside the cycle window or without the pre-dose assessments is
-    recorded only with a ``deviation_reason`` (a protocol deviation)."""
+    recorded only with a ``deviation_reason`` (a protocol deviation). Edit checks
+    (:mod:`trialrules.plausibility`): the date (not before birth, consent or enrolment), the order of the
+    subject's doses, the weight and the dose against the computed dose; an unusual weight or dose is
+    recorded only with ``confirm_unusual`` and an ``unusual_reason``."""
     now = now or timezone.now()
     trial = subject.trial
     treatment = trial.definition.get("treatment", {})
     deviation_reason = (deviation_reason or "").strip()
     if drug.trial_id != subject.trial_id:
         raise ValidationError({"drug": "This drug is not part of the subject's regimen."})
+    if dispensing is None and is_dispensed(drug):
+        # Its doses are derived from the cycle's dispensing record (subjects.dispensing), never entered daily.
+        raise ValidationError({"drug": f"{drug.name} is taken at home: record the tablets dispensed and returned "
+                                       "for the cycle (dispensing), not each day's dose."})
     if administered_at > now:
         raise ValidationError({"administered_at": "A dose cannot be recorded in the future."})
     if deviation_reason and len(deviation_reason) < 10:
         raise ValidationError({"deviation_reason": "Say why, in at least 10 characters."})
+    dose_day = timezone.localtime(administered_at).date()
+    typed_weight, typed_dose = weight_kg is not None, dose is not None
     if drug.basis == Drug.Basis.PER_KG and weight_kg is None:
-        weight_kg = latest_weight(subject, on=timezone.localtime(administered_at).date())
+        weight_kg = latest_weight(subject, on=dose_day)
     if drug.basis != Drug.Basis.PER_KG:
         weight_kg = None
     try:
@@ -192,7 +251,6 @@ def dose_record(
             f"{trial.code} allows at most {trial.max_cycles} cycles: cycle {cycle} needs the investigator's "
             "continuation exception recorded for this subject."
         )})
-    dose_day = timezone.localtime(administered_at).date()
     with transaction.atomic():
         if _gated(subject):
             # Serialise doses of the trial (trial row first, as enrolment does): the timing gates of
@@ -201,9 +259,15 @@ def dose_record(
         subject = Subject.objects.select_for_update().get(pk=subject.pk)
         if DoseAdministration.objects.filter(subject=subject, drug=drug, cycle=cycle, day=day).exists():
             raise ValidationError({"cycle": f"Cycle {cycle} day {day} of {drug.name} is already recorded."})
+        administration = DoseAdministration(
+            subject=subject, drug=drug, cycle=cycle, day=day, administered_at=administered_at,
+            dose=dose, unit=drug.unit, recorded_by=user, weight_kg=weight_kg,
+            planned_dose=planned.amount if weight_kg is not None else None, dispensing=dispensing,
+        )
+        administration.confirmed_checks = enforce(
+            dose_findings(administration, planned=planned.amount, weight_typed=typed_weight, amount_typed=typed_dose),
+            confirm_unusual=confirm_unusual, unusual_reason=unusual_reason, user=user, now=now)
         earlier = subject.doses.order_by("administered_at").first()
-        if earlier is not None and administered_at < earlier.administered_at and cycle > 1:
-            raise ValidationError({"administered_at": "This dose is dated before the subject's first dose."})
         first = earlier is None or administered_at < earlier.administered_at
         screening = getattr(subject, "screening", None)
         if first and screening is not None and screening.assessed_on is not None:
@@ -228,12 +292,7 @@ def dose_record(
         if deviations and not deviation_reason:
             raise ValidationError({"deviation_reason": " ".join(deviations) + (
                 " If the dose was given, record why (a protocol deviation).")})
-        administration = DoseAdministration(
-            subject=subject, drug=drug, cycle=cycle, day=day, administered_at=administered_at,
-            dose=dose, unit=drug.unit, recorded_by=user, weight_kg=weight_kg,
-            planned_dose=planned.amount if weight_kg is not None else None,
-            deviation_reason=deviation_reason if deviations else "",
-        )
+        administration.deviation_reason = deviation_reason if deviations else ""
         administration.full_clean()
         administration.save()
         if subject.status == Subject.Status.ENROLLED:
@@ -242,8 +301,16 @@ def dose_record(
         from visits.services import visits_plan_for_subject
 
         visits_plan_for_subject(subject=subject)
-        _review_escalation_after_commit(subject.trial)
+        if dispensing is None:  # a dispensing's derived doses are reviewed once, by subjects.dispensing
+            _review_escalation_after_commit(subject.trial)
     return administration
+
+
+def is_dispensed(drug: Drug) -> bool:
+    """Whether the protocol records this drug by dispensing (``dispensing`` in its ``[[drugs]]`` entry)."""
+    from subjects.dispensing import tablet_strength_for
+
+    return tablet_strength_for(drug) is not None
 
 
 def _schedule_deviations(subject: Subject, *, drug: Drug, cycle: int, day: int, dose_day: date,
@@ -414,6 +481,22 @@ def meets_dlt_criteria(event: AdverseEvent) -> bool:
                                   min_grade=dlt.min_grade(trial.definition.get("escalation")))
 
 
+# Adverse events are collected from consent (ICH E2A; CDISC CDASH): what began before it is the subject's
+# medical history, not a study AE, and is refused here with this message (docs/coordinators.md).
+AE_BEFORE_CONSENT = ("An event that began before consent is medical history, not a study adverse event: "
+                     "adverse events are collected from consent on.")
+
+
+def adverse_event_findings(event: AdverseEvent) -> list[plausibility.Finding]:
+    """The edit checks of an AE's dates, new or corrected: onset not before consent (or birth), neither date
+    before 1900 nor in the future."""
+    today = timezone.localdate()
+    return [*plausibility.check_date(event.onset_date, field="onset_date", label="The onset date", today=today,
+                                     after=entry_date_bounds(event.subject, consent_hint=AE_BEFORE_CONSENT)),
+            *plausibility.check_date(event.resolution_date, field="resolution_date", label="The resolution date",
+                                     today=today)]
+
+
 def adverse_event_record(*, subject: Subject, user, attributions: dict[str, str] | None = None,
                          **fields) -> AdverseEvent:
     """Record an AE against a CTCAE v5.0 term and grade, with its attribution to each drug of the regimen
@@ -444,6 +527,7 @@ def adverse_event_record(*, subject: Subject, user, attributions: dict[str, str]
                                         f"(grades {', '.join(map(str, ctcae.grades()))})."})
     event = AdverseEvent(subject=subject, recorded_by=user, ctcae=ctcae, attributions=attributions,
                          serious_criteria=criteria, **fields)
+    enforce(adverse_event_findings(event))
     event.full_clean()
     if event.is_dlt:
         ok, message = _in_dlt_window(subject, event.onset_date) if subject.trial.dlt_window_days else (
@@ -498,8 +582,24 @@ def titration_signals(trial: Trial, subject: Subject | None = None):
     return [e for e in events if _in_dlt_window(e.subject, e.onset_date)[0]]
 
 
+def assessment_findings(assessment: Assessment, *, today: date | None = None) -> list[plausibility.Finding]:
+    """The edit checks of an assessment, new or corrected: its date (not in the future, not before birth
+    or consent) and its weight (limits, usual range, change from the last other weight)."""
+    findings = plausibility.check_date(assessment.assessed_on, field="assessed_on", label="The assessment date",
+                                       today=today or timezone.localdate(),
+                                       after=entry_date_bounds(assessment.subject))
+    if assessment.weight_kg is not None:
+        findings += plausibility.check_weight(assessment.weight_kg, previous=latest_weight(
+            assessment.subject, on=assessment.assessed_on, exclude=assessment.pk))
+    return findings
+
+
 def assessment_record(*, subject: Subject, user, kind: str, assessed_on: date, weight_kg: Decimal | None = None,
-                      ecog: int | None = None, notes: str = "", today: date | None = None) -> Assessment:
+                      ecog: int | None = None, notes: str = "", today: date | None = None,
+                      confirm_unusual: bool = False, unusual_reason: str = "") -> Assessment:
+    """A pre-dose assessment. Edit checks: the date (not in the future, not before birth or consent) and
+    the weight (refused outside 25–250 kg; outside 40–150 kg or over 20 % from the last weight only with
+    ``confirm_unusual`` and an ``unusual_reason``)."""
     today = today or timezone.localdate()
     if assessed_on > today:
         raise ValidationError({"assessed_on": "An assessment cannot be dated in the future."})
@@ -509,6 +609,8 @@ def assessment_record(*, subject: Subject, user, kind: str, assessed_on: date, w
         raise ValidationError({"weight_kg": "Give the weight with the vital signs (it is used for per-kg doses)."})
     assessment = Assessment(subject=subject, kind=kind, assessed_on=assessed_on, weight_kg=weight_kg, ecog=ecog,
                             notes=notes or "", recorded_by=user)
+    assessment.confirmed_checks = enforce(assessment_findings(assessment, today=today), confirm_unusual=confirm_unusual,
+                                          unusual_reason=unusual_reason, user=user)
     assessment.full_clean()
     assessment.save()
     return assessment
@@ -529,3 +631,137 @@ def continuation_grant(*, subject: Subject, user, reason: str) -> ContinuationEx
     exception.full_clean()
     exception.save()
     return exception
+
+
+# End of treatment and off study ------------------------------------------------------------------------
+
+STATUS_DETAIL_MAX_LENGTH = 300
+ENDED = (Subject.Status.OFF_TREATMENT, Subject.Status.OFF_STUDY, Subject.Status.WITHDRAWN)
+LEFT = (Subject.Status.OFF_STUDY, Subject.Status.WITHDRAWN)
+# Off study ends the follow-up; visits.FollowUp keeps one of its four reasons (the subject keeps the full one).
+FOLLOW_UP_END_REASONS = {"death": "death", "lost": "lost", "withdrawn": "withdrawn"}
+
+
+def _status_errors(*, reason: str, detail: str, choices, date_field: str, day: date | None, today: date,
+                   missing: str, future: str, refused=()) -> tuple[dict[str, str], str]:
+    """The errors of an end-of-treatment or off-study entry (reason from the list, details, the date)."""
+    detail = (detail or "").strip()
+    errors = {}
+    if day is None:
+        errors[date_field] = missing
+    elif day > today:
+        errors[date_field] = future
+    if reason not in choices.values or reason in refused:
+        labels = [label for value, label in choices.choices if value not in refused]
+        errors["reason"] = f"Choose the reason from the list ({'; '.join(labels)})."
+    elif reason == "other" and len(detail) < 3:
+        errors["detail"] = "Say which reason: “Other” needs the details."
+    if len(detail) > STATUS_DETAIL_MAX_LENGTH:
+        errors["detail"] = f"Keep the details to {STATUS_DETAIL_MAX_LENGTH} characters (they have {len(detail)})."
+    return errors, detail
+
+
+def _latest_dose_day(subject: Subject) -> date | None:
+    latest = subject.doses.order_by("-administered_at").first()
+    return None if latest is None else timezone.localtime(latest.administered_at).date()
+
+
+def _set_follow_up(subject: Subject, user, *, fields: dict[str, str], today: date, **anchors) -> None:
+    """Update the follow-up anchors given, keep the others, re-plan the visits; the follow-up's errors are
+    put on this form's ``fields``."""
+    from visits.models import FollowUp
+    from visits.services import follow_up_set
+
+    current = FollowUp.objects.filter(subject=subject).first()
+    values = {name: getattr(current, name) if current else None
+              for name in ("last_dose", "new_therapy", "follow_up_end")}
+    values["follow_up_end_reason"] = current.follow_up_end_reason if current else ""
+    values.update(anchors)
+    try:
+        follow_up_set(subject=subject, user=user, today=today, roles=SITE_ROLES, **values)
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise ValidationError({fields.get(k, k): v for k, v in exc.error_dict.items()}) from None
+
+
+def subject_end_treatment(*, subject: Subject, user, last_dose: date | None, reason: str, detail: str = "",
+                          today: date | None = None) -> Subject:
+    """End of treatment: the date of the last dose and why treatment ended (a reason from the list, details
+    for “other”). Site staff of the subject's site. The subject goes off treatment, the last dose becomes
+    the visit plan's anchor (EOT and safety follow-up from it; no dosing visit after it) and escalation is
+    re-evaluated. Once recorded, it changes only by a correction with a reason."""
+    today = today or timezone.localdate()
+    require_site_role(user, subject, SITE_ROLES,
+                      "Only the site staff of the subject's site record the end of treatment.")
+    errors, detail = _status_errors(reason=reason, detail=detail, choices=Subject.EndOfTreatmentReason,
+                                    refused=(Subject.EndOfTreatmentReason.OFF_STUDY,), date_field="last_dose",
+                                    day=last_dose, today=today, missing="Enter the date of the last dose.",
+                                    future="The last dose cannot be in the future.")
+    with transaction.atomic():
+        subject = Subject.objects.select_for_update().get(pk=subject.pk)
+        if subject.status in ENDED:
+            raise ValidationError(f"{subject.code} is already {subject.get_status_display().lower()}: correct the "
+                                  "record with a reason for the change.")
+        latest = _latest_dose_day(subject)
+        if latest is None:
+            errors.setdefault("last_dose", "No dose is recorded: a subject who never started treatment goes off "
+                                           "study (the off-study form).")
+        elif last_dose is not None and last_dose < latest:
+            errors.setdefault("last_dose", f"The last dose cannot be before the latest recorded dose "
+                                           f"({latest:%d %b %Y}).")
+        if errors:
+            raise ValidationError(errors)
+        subject.status = Subject.Status.OFF_TREATMENT
+        subject.end_of_treatment_reason, subject.end_of_treatment_detail = reason, detail
+        subject.full_clean()
+        subject.save(update_fields=["status", "end_of_treatment_reason", "end_of_treatment_detail"])
+        _set_follow_up(subject, user, fields={}, today=today, last_dose=last_dose)
+        _review_escalation_after_commit(subject.trial)
+    return subject
+
+
+def subject_off_study(*, subject: Subject, user, off_study_on: date | None, reason: str, detail: str = "",
+                      today: date | None = None) -> Subject:
+    """Off study: the date the subject left the study and why (a reason from the list, details for
+    “other”). Site staff of the subject's site. A subject still on treatment ends it with its latest
+    recorded dose; the follow-up ends on that date (no visit is planned after it); a subject who leaves
+    inside the DLT window without a DLT is not evaluable for escalation, which is re-evaluated."""
+    today = today or timezone.localdate()
+    require_site_role(user, subject, SITE_ROLES, "Only the site staff of the subject's site record off study.")
+    errors, detail = _status_errors(reason=reason, detail=detail, choices=Subject.OffStudyReason,
+                                    date_field="off_study_on", day=off_study_on, today=today,
+                                    missing="Enter the date the subject went off study.",
+                                    future="The off-study date cannot be in the future.")
+    with transaction.atomic():
+        subject = Subject.objects.select_for_update().get(pk=subject.pk)
+        if subject.status in LEFT:
+            raise ValidationError(f"{subject.code} went off study on {subject.off_study_on:%d %b %Y}: correct the "
+                                  "record with a reason for the change.")
+        enrolled = timezone.localtime(subject.enrolled_at).date()
+        latest = _latest_dose_day(subject)
+        if off_study_on is not None and off_study_on < enrolled:
+            errors.setdefault("off_study_on", f"The subject cannot leave before enrolment ({enrolled:%d %b %Y}).")
+        elif off_study_on is not None and latest is not None and off_study_on < latest:
+            errors.setdefault("off_study_on", f"A dose is recorded on {latest:%d %b %Y}, after this date.")
+        if errors:
+            raise ValidationError(errors)
+        if subject.status in (Subject.Status.ENROLLED, Subject.Status.ON_TREATMENT) and latest is not None:
+            subject.end_of_treatment_reason = Subject.EndOfTreatmentReason.OFF_STUDY
+        subject.status = Subject.Status.WITHDRAWN if reason == Subject.OffStudyReason.WITHDRAWN else (
+            Subject.Status.OFF_STUDY)
+        subject.off_study_on, subject.off_study_reason, subject.off_study_detail = off_study_on, reason, detail
+        subject.full_clean()
+        subject.save(update_fields=["status", "off_study_on", "off_study_reason", "off_study_detail",
+                                    "end_of_treatment_reason"])
+        if latest is not None:  # visits are planned from the first dose
+            from visits.models import FollowUp
+
+            current = FollowUp.objects.filter(subject=subject).first()
+            _set_follow_up(subject, user, today=today,
+                           fields={"follow_up_end": "off_study_on", "follow_up_end_reason": "reason"},
+                           last_dose=(current.last_dose if current and current.last_dose else latest),
+                           follow_up_end=off_study_on,
+                           follow_up_end_reason=FOLLOW_UP_END_REASONS.get(reason, "study_end"))
+        _review_escalation_after_commit(subject.trial)
+    return subject

@@ -16,4 +16,7 @@ urlpatterns = [
     path("<int:pk>/gate-override/", views.gate_override_new, name="gate_override"),
     path("<int:pk>/continuation/", views.continuation_new, name="continuation"),
     path("adverse-events/<int:pk>/", views.adverse_event_detail, name="ae_detail"),
+    path("<int:pk>/status/", views.subject_status, name="status"),
+    path("<int:pk>/dispensing/<int:drug_pk>/new/", views.dispensing_new, name="dispensing_new"),
+    path("dispensing/<int:pk>/return/", views.dispensing_return, name="dispensing_return"),
 ]

@@ -92,7 +92,7 @@ def test_sponsor_concurrence_is_a_second_signature(site_a):
     investigator = member(trial, Role.INVESTIGATOR, site_a, "i-lvgn")
     sponsor = member(trial, Role.SPONSOR, None, "s-lvgn")
     for initials in ("AB", "CD", "EF"):
-        dosed_subject(trial, site_a, coordinator, initials, 25, 1)
+        dosed_subject(trial, site_a, coordinator, initials, 25, None)  # the computed dose: 1 mg/kg x 70 kg
     decision = decision_recommend(trial=trial)
     assert decision.next_dose_level.label.startswith("LVGN6051 3 mg/kg") and decision.add_subjects == 3
 
@@ -122,7 +122,7 @@ def test_sponsor_signs_concurrence_in_the_browser_form(login, site_a):
     investigator = member(trial, Role.INVESTIGATOR, site_a, "i2-lvgn")
     sponsor = member(trial, Role.SPONSOR, None, "s2-lvgn")
     for initials in ("AB", "CD", "EF"):
-        dosed_subject(trial, site_a, coordinator, initials, 25, 1)
+        dosed_subject(trial, site_a, coordinator, initials, 25, None)  # the computed dose: 1 mg/kg x 70 kg
     decision = decision_recommend(trial=trial)
     client = login(sponsor)
     url = reverse("escalation:decision", args=[decision.pk])

@@ -14,7 +14,7 @@ from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.tasks import review_open_cohorts
 from subjects.models import AdverseEvent, Subject
 from tests.factories import PASSWORD
-from tests.screening.helpers import eligible_screening, predose
+from tests.screening.helpers import eligible_screening, enrolment_dated, predose
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,12 @@ def enrol(client, trial, site, initials="ABC"):
     """Enrolment is from an eligible screening record (consent, criteria met, confirmed)."""
     coordinator = get_user_model().objects.get(username="coordinator")
     record = eligible_screening(trial, site, coordinator, initials=initials)
-    return client.post(reverse("subjects:enrol", args=[trial.code]), {"screening": record.pk})
+    response = client.post(reverse("subjects:enrol", args=[trial.code]), {"screening": record.pk})
+    # The loop replays doses given days ago: the enrolment is dated the day of screening.
+    subject = Subject.objects.filter(screening=record).first()
+    if subject is not None:
+        enrolment_dated(subject, record.assessed_on)
+    return response
 
 
 def test_coordinator_to_sponsor(people, login, bat6005, site_a):

@@ -23,6 +23,9 @@ Kinds of criterion (``kind`` in the protocol file)
                    received), ``forbid`` (none of these received), ``and_any`` (one of these also true:
                    progression, intolerance).
 ``judgement``      a person decides (investigator-assessed facts): met only once confirmed by a person.
+                   ``judged_by = "investigator"`` reserves the judgement for an investigator (the protocol
+                   says the investigator assesses it, e.g. QL1706's RECIST-measurable lesion); without it
+                   any site staff member may record it.
 
 ``only_sex = "F"`` makes a criterion apply to female candidates only (met, not applicable, otherwise).
 """
@@ -41,6 +44,9 @@ MISSING = "missing"
 KINDS = {"range", "min", "max", "in_list", "uln_multiple", "cockcroft_gault", "any_of", "prior_therapy",
          "judgement"}
 
+# Who may be named in a judgement criterion's ``judged_by``.
+JUDGES = ("investigator",)
+
 # mg/dL -> µmol/L factors (SI is the default unit of each analyte).
 MG_DL_TO_UMOL_L = {"creatinine": Decimal("88.4"), "bilirubin": Decimal("17.1")}
 
@@ -54,6 +60,9 @@ class Input:
     kind: str  # number, choice, multi, bool, derived
     units: tuple[str, ...] = ()
     choices: tuple[tuple[str, str], ...] = ()
+    # The physiological range of a number, in its first unit (min, max inclusive): outside it the value
+    # is refused at entry as a data error (``trialrules.plausibility``), whatever the criteria say.
+    plausible: tuple[Decimal, Decimal] | None = None
 
 
 PRIOR_THERAPIES = (
@@ -64,29 +73,39 @@ PRIOR_THERAPIES = (
     ("progression", "Metastasis or progression (≥10% sum of diameters within 3 months) on prior therapy"),
     ("intolerance", "Intolerant to standard therapy"),
 )
+
+
+def _range(low, high) -> tuple[Decimal, Decimal]:
+    return Decimal(str(low)), Decimal(str(high))
+
+
 DIPSTICK = (("negative", "Negative"), ("trace", "Trace"), ("1+", "1+"), ("2+", "2+"), ("3+", "3+"), ("4+", "4+"))
 
+# Physiological ranges (``plausible``), chosen wide enough that no real value of an adult candidate falls
+# outside and a wrong unit or a slipped decimal point does (docs/coordinators.md, "Edit checks"): ANC and
+# platelets typed per µL, haemoglobin or albumin typed in g/dL, creatinine typed in mg/dL as µmol/L, an
+# LVEF over 100 %.
 INPUTS: dict[str, Input] = {i.name: i for i in (
     Input("age", "Age at consent", "derived", ("years",)),
     Input("sex", "Sex", "derived"),
-    Input("weight", "Body weight", "number", ("kg",)),
+    Input("weight", "Body weight", "number", ("kg",), plausible=_range(25, 250)),
     Input("histology", "Histology", "choice"),
     Input("prior_therapies", "Prior therapy", "multi", choices=PRIOR_THERAPIES),
     Input("ecog", "ECOG performance status", "choice", choices=tuple((str(i), str(i)) for i in range(5))),
-    Input("anc", "Absolute neutrophil count", "number", ("10⁹/L",)),
-    Input("platelets", "Platelet count", "number", ("10⁹/L",)),
-    Input("hemoglobin", "Haemoglobin", "number", ("g/L",)),
-    Input("albumin", "Albumin", "number", ("g/L",)),
-    Input("ast", "AST", "number", ("U/L",)),
-    Input("alt", "ALT", "number", ("U/L",)),
-    Input("bilirubin", "Total bilirubin", "number", ("µmol/L", "mg/dL")),
-    Input("creatinine", "Serum creatinine", "number", ("µmol/L", "mg/dL")),
-    Input("aptt", "APTT", "number", ("s",)),
-    Input("pt", "Prothrombin time", "number", ("s",)),
-    Input("inr", "INR", "number", ("ratio",)),
+    Input("anc", "Absolute neutrophil count", "number", ("10⁹/L",), plausible=_range(0, 100)),
+    Input("platelets", "Platelet count", "number", ("10⁹/L",), plausible=_range(0, 2000)),
+    Input("hemoglobin", "Haemoglobin", "number", ("g/L",), plausible=_range(20, 250)),
+    Input("albumin", "Albumin", "number", ("g/L",), plausible=_range(5, 70)),
+    Input("ast", "AST", "number", ("U/L",), plausible=_range(1, 20000)),
+    Input("alt", "ALT", "number", ("U/L",), plausible=_range(1, 20000)),
+    Input("bilirubin", "Total bilirubin", "number", ("µmol/L", "mg/dL"), plausible=_range(0, 1000)),
+    Input("creatinine", "Serum creatinine", "number", ("µmol/L", "mg/dL"), plausible=_range(10, 3000)),
+    Input("aptt", "APTT", "number", ("s",), plausible=_range(10, 200)),
+    Input("pt", "Prothrombin time", "number", ("s",), plausible=_range(5, 150)),
+    Input("inr", "INR", "number", ("ratio",), plausible=_range("0.5", 20)),
     Input("urine_protein_dipstick", "Urine protein (dipstick)", "choice", choices=DIPSTICK),
-    Input("urine_protein_24h", "24-hour urine protein", "number", ("g/24 h",)),
-    Input("lvef", "LVEF", "number", ("%",)),
+    Input("urine_protein_24h", "24-hour urine protein", "number", ("g/24 h",), plausible=_range(0, 50)),
+    Input("lvef", "LVEF", "number", ("%",), plausible=_range(5, 95)),
     Input("pregnancy_test", "Pregnancy test", "choice",
           choices=(("negative", "Negative"), ("positive", "Positive"))),
     Input("liver_metastasis", "Liver metastases", "bool"),
@@ -113,6 +132,11 @@ class Criterion:
     @property
     def field(self) -> str | None:
         return self.params.get("field")
+
+    @property
+    def judged_by(self) -> str | None:
+        """The role the protocol reserves this judgement for (``"investigator"``), or None: any site staff."""
+        return self.params.get("judged_by")
 
     def inputs(self) -> set[str]:
         """The inputs this criterion reads."""
@@ -195,6 +219,11 @@ def criterion_from_data(data: Mapping[str, Any], *, where: str, code: str | None
         raise CriteriaError(f"{where}.text: expected a string")
     params = {k: v for k, v in data.items() if k not in ("code", "text", "kind")}
     criterion = Criterion(code=code, text=text, kind=kind, params=params)
+    if "judged_by" in params:
+        if kind != "judgement":
+            raise CriteriaError(f"{where}.judged_by: only a judgement criterion says who judges it")
+        if params["judged_by"] not in JUDGES:
+            raise CriteriaError(f"{where}.judged_by: {params['judged_by']!r} is not one of {list(JUDGES)}")
     f = params.get("field")
     if kind in ("range", "min", "max", "in_list", "uln_multiple") and f not in INPUTS:
         raise CriteriaError(f"{where}.field: {f!r} is not a known input ({', '.join(sorted(INPUTS))})")

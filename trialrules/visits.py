@@ -38,8 +38,13 @@ Anchors and end of treatment
   contains EOT, safety and survival follow-ups.
 * Cycle cap: ``treatment.max_cycles``; when absent ("until progression", e.g. QL1706) the
   ``horizon_cycles`` keyword (default 17). With ``last_dose`` set, dosing visits stop at the cycle of
-  the last dose (the last dose counts as an actual dose when it is later than ``doses``) and never
-  exceed the cap.
+  the last dose and never exceed the cap. The cycle of the last dose is the last cycle whose dosing
+  window had opened on or before it: cycles after the recorded ``doses`` are chained from the last
+  recorded one (``last_known + target * (n - k)``), and cycle ``n`` counts as started when its window
+  start (day 1 of cycle ``n - 1`` + the dosing entry's ``earliest``; + ``cycle_days`` without a dosing
+  entry) is not after ``last_dose``. So first dose 2026-01-05 and last dose 2026-04-20 (BAT6005, Q3W,
+  no other dose known) plan C2D1 to C6D1; a last dose on day 14 of cycle 6 (an oral drug) still ends
+  at C6D1, and a last dose before cycle 2's window opens plans no dosing visit.
 * Week-based visits ``until = "end_of_treatment"``: without ``last_dose``, targets on or before
   ``first_dose + cap * cycle_days`` (end of the planned treatment period); with ``last_dose``, targets
   on or before the EOT target (``last_dose`` + the ``eot`` entry's target, or + ``cycle_days`` when the
@@ -371,10 +376,8 @@ def plan_visits(visits: list[dict], treatment: dict, anchors: Anchors, *,
     dosing = next((e for e in entries if e.shape == "cycle"), None)
     step = dosing.target if dosing is not None else cycle_days
 
-    # Known actual day-1 dates; the last dose counts as an actual dose when later than them.
+    # Known actual day-1 dates; later cycles are chained from the last of them.
     known = list(anchors.doses) or [anchors.first_dose]
-    if anchors.last_dose is not None and anchors.last_dose > known[-1]:
-        known.append(anchors.last_dose)
 
     def day1(n: int) -> date:
         if n <= len(known):
@@ -382,7 +385,13 @@ def plan_visits(visits: list[dict], treatment: dict, anchors: Anchors, *,
         return known[-1] + _days(step * (n - len(known)))
 
     if anchors.last_dose is not None:
-        last_cycle = min(len(known), cap)
+        # Treatment ran up to the last dose: every cycle whose dosing window had opened by then was
+        # started (the cycles not recorded are chained from the last recorded one), and no later one.
+        opens = dosing.window[0] if dosing is not None else step
+        last_cycle = len(known)
+        while last_cycle < cap and day1(last_cycle) + _days(opens) <= anchors.last_dose:
+            last_cycle += 1
+        last_cycle = min(last_cycle, cap)
         last_dose = anchors.last_dose
     else:
         last_cycle = cap

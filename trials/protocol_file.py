@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from trialrules import eligibility
+from trialrules import dispensing, eligibility
 
 DESIGNS = {"titration+3+3", "3+3", "fixed"}
 VISIT_KINDS = {"screening", "dosing", "imaging", "eot", "safety", "survival"}
@@ -83,6 +83,10 @@ def _check(data: dict[str, Any]) -> None:
         days = _need(drug, "administration_days", list, where)
         if not days or not all(isinstance(d, int) and d >= 1 for d in days):
             raise ProtocolFileError(f"{where}.administration_days: need whole cycle days >= 1, got {days!r}")
+        try:
+            dispensing.tablet_strength(drug)
+        except ValueError as exc:
+            raise ProtocolFileError(f"{where}.{exc}") from None
 
     levels = _need(data, "dose_levels", list, "protocol")
     if not levels:
@@ -100,6 +104,13 @@ def _check(data: dict[str, Any]) -> None:
                     raise InvalidOperation
             except InvalidOperation:
                 raise ProtocolFileError(f"{where}.doses.{drug}: {amount!r} is not a positive number") from None
+            entry = next(d for d in drugs if d["name"] == drug)
+            strength = dispensing.tablet_strength(entry)
+            if strength is not None:
+                try:
+                    dispensing.spec(strength, amount, unit=entry["unit"])
+                except ValueError as exc:
+                    raise ProtocolFileError(f"{where}.doses.{drug}: {exc} (drugs.dispensing.tablet_strength)") from None
 
     if design != "fixed":
         for key in ("cohort_size", "dlt_window_days"):

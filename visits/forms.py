@@ -3,12 +3,12 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from trialsite.forms import DateInput
+from trialsite.forms import CheckedForm, CheckedModelForm, DateInput
 from visits.models import FollowUp
 from visits.services import MISSED_REASON_MIN_LENGTH
 
 
-class VisitDoneForm(forms.Form):
+class VisitDoneForm(CheckedForm):
     done_on = forms.DateField(widget=DateInput(), label="Done on",
                               error_messages={"required": "Enter the date the visit took place.",
                                               "invalid": "Enter a valid date, e.g. 2026-03-14."})
@@ -20,7 +20,7 @@ class VisitDoneForm(forms.Form):
         return value
 
 
-class VisitMissedForm(forms.Form):
+class VisitMissedForm(CheckedForm):
     missed_reason = forms.CharField(
         max_length=200, min_length=MISSED_REASON_MIN_LENGTH, strip=True, label="Reason the visit was missed",
         error_messages={"required": "Say why the visit was missed.",
@@ -28,7 +28,7 @@ class VisitMissedForm(forms.Form):
     )
 
 
-class FollowUpForm(forms.ModelForm):
+class FollowUpForm(CheckedModelForm):
     class Meta:
         model = FollowUp
         fields = ["last_dose", "new_therapy", "follow_up_end", "follow_up_end_reason"]

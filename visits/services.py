@@ -15,9 +15,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from subjects.models import Subject
+from subjects.services import entry_date_bounds
+from trialrules import plausibility
 from trialrules.visits import Anchors, Window, classify_done, plan_visits
 from trials.access import require_site_role
 from trials.models import Role
+from trialsite.edit_checks import enforce
 from visits.models import FollowUp, PlannedVisit
 
 MISSED_REASON_MIN_LENGTH = 3
@@ -81,8 +84,34 @@ def visits_plan_for_subject(*, subject: Subject, follow_up: FollowUp | None = No
         pk__in=[v.pk for v in existing.values() if v.status == PlannedVisit.Status.PLANNED]
     ).delete()
     kept.extend(v for v in existing.values() if v.status != PlannedVisit.Status.PLANNED)
+    screening_visit_sync(subject=subject, visits=kept)
     kept.sort(key=lambda v: (v.target, v.code))
     return kept
+
+
+def screening_visit_sync(*, subject: Subject, user=None,
+                         visits: list[PlannedVisit] | None = None) -> PlannedVisit | None:
+    """The screening visit is the subject's screening record: done on its ``assessed_on`` (a deviation when
+    outside the visit's window), whatever was recorded on the visit before. Called when the plan is made
+    (the first dose creates the SCR visit) and whenever the screening record's date is saved. Without a
+    screening record or its date, or before the plan exists, nothing changes. Returns the visit changed."""
+    from screening.models import ScreeningRecord
+
+    record = ScreeningRecord.objects.filter(subject_id=subject.pk).first()
+    if record is None or record.assessed_on is None:
+        return None
+    if visits is None:
+        visits = list(subject.visits.select_for_update().filter(kind=PlannedVisit.Kind.SCREENING))
+    changed = None
+    for visit in visits:
+        if visit.kind != PlannedVisit.Kind.SCREENING:
+            continue
+        if visit.status == PlannedVisit.Status.DONE and visit.done_on == record.assessed_on:
+            continue
+        visit.missed_reason = ""
+        _mark_done(visit, record.assessed_on, user=user)
+        changed = visit
+    return changed
 
 
 def _require_site_staff(user, subject: Subject) -> None:
@@ -109,26 +138,45 @@ def visit_record_done(*, visit: PlannedVisit, user, done_on: date, today: date |
     _require_site_staff(user, visit.subject)
     with transaction.atomic():
         visit = _locked_planned(visit)
-        window = Window(visit.window_start, visit.window_end)
-        out = classify_done(window, done_on) == "out_of_window"
-        visit.status = PlannedVisit.Status.DONE
-        visit.done_on = done_on
-        visit.deviation = out
-        visit.deviation_days = (
-            None if not out else (done_on - window.end).days if done_on > window.end
-            else (done_on - window.start).days
-        )
-        visit.overdue = False
-        visit.recorded_by = user
-        visit.recorded_at = timezone.now()
-        visit.full_clean()
-        visit.save()
-        if out:
-            from outbox import enqueue
-
-            # The site's investigators hear of the deviation (in-app and e-mail), via the outbox.
-            enqueue("visits.tasks.notify_deviation", visit.pk)
+        enforce(visit_findings(visit, done_on))
+        _mark_done(visit, done_on, user=user)
     return visit
+
+
+def visit_findings(visit: PlannedVisit, done_on: date | None = None) -> list[plausibility.Finding]:
+    """The edit checks of a visit's date (``done_on``, default the visit's own), new or corrected: not
+    before birth or consent; a visit other than screening not before the first dose."""
+    done_on = visit.done_on if done_on is None else done_on
+    bounds = entry_date_bounds(visit.subject)
+    if visit.kind != PlannedVisit.Kind.SCREENING:
+        first = visit.subject.first_dose()
+        if first is not None:
+            bounds.append(plausibility.Bound(timezone.localtime(first.administered_at).date(), "the first dose",
+                                             "Only the screening visit comes before it."))
+    return plausibility.check_date(done_on, field="done_on", label="The visit date", today=None, after=bounds)
+
+
+def _mark_done(visit: PlannedVisit, done_on: date, *, user) -> None:
+    """Save the (locked) visit as done on ``done_on``; outside its window it is a protocol deviation that
+    the site's investigators hear of (in-app and e-mail, via the outbox)."""
+    window = Window(visit.window_start, visit.window_end)
+    out = classify_done(window, done_on) == "out_of_window"
+    visit.status = PlannedVisit.Status.DONE
+    visit.done_on = done_on
+    visit.deviation = out
+    visit.deviation_days = (
+        None if not out else (done_on - window.end).days if done_on > window.end
+        else (done_on - window.start).days
+    )
+    visit.overdue = False
+    visit.recorded_by = user
+    visit.recorded_at = timezone.now()
+    visit.full_clean()
+    visit.save()
+    if out:
+        from outbox import enqueue
+
+        enqueue("visits.tasks.notify_deviation", visit.pk)
 
 
 def visit_record_missed(*, visit: PlannedVisit, user, missed_reason: str) -> PlannedVisit:
@@ -151,17 +199,33 @@ def visit_record_missed(*, visit: PlannedVisit, user, missed_reason: str) -> Pla
     return visit
 
 
+def follow_up_findings(follow_up: FollowUp) -> list[plausibility.Finding]:
+    """The edit checks of the follow-up dates, new or corrected: none before 1900, birth or consent (the
+    order against the doses is :func:`follow_up_set`'s)."""
+    bounds = entry_date_bounds(follow_up.subject)
+    return [finding for name, label in (("last_dose", "The last dose"),
+                                        ("new_therapy", "The start of new anti-tumour therapy"),
+                                        ("follow_up_end", "The end of follow-up"))
+            for finding in plausibility.check_date(getattr(follow_up, name), field=name, label=label, today=None,
+                                                   after=bounds)]
+
+
 def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_therapy: date | None = None,
                   follow_up_end: date | None = None, follow_up_end_reason: str = "",
-                  today: date | None = None) -> FollowUp:
-    """Set the subject's follow-up anchors (coordinators) and regenerate the plan."""
+                  today: date | None = None, roles=(Role.COORDINATOR,)) -> FollowUp:
+    """Set the subject's follow-up anchors and regenerate the plan. ``roles``: who may (the follow-up form:
+    coordinators; the end-of-treatment and off-study forms of ``subjects.services``: site staff)."""
     today = today or timezone.localdate()
-    require_site_role(user, subject, Role.COORDINATOR,
-                      "Only a coordinator of the subject's site records the follow-up.")
+    require_site_role(user, subject, roles,
+                      "Only a coordinator of the subject's site records the follow-up." if tuple(roles) == (
+                          Role.COORDINATOR,) else "Only the site staff of the subject's site record the follow-up.")
     errors: dict[str, str] = {}
     for name, value in (("last_dose", last_dose), ("new_therapy", new_therapy), ("follow_up_end", follow_up_end)):
         if value is not None and value > today:
             errors[name] = "This date cannot be in the future."
+    for finding in follow_up_findings(FollowUp(subject=subject, last_dose=last_dose, new_therapy=new_therapy,
+                                               follow_up_end=follow_up_end)):
+        errors.setdefault(finding.field, finding.message)
     follow_up_end_reason = follow_up_end_reason or ""
     if follow_up_end is not None and not follow_up_end_reason:
         errors["follow_up_end_reason"] = "Say why follow-up ended (death, lost, withdrawal or study end)."

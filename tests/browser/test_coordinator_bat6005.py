@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from subjects.models import AdverseEvent, Subject
 from tests.browser.test_trial_loop_browser import log_in
-from tests.screening.helpers import site_ulns
+from tests.screening.helpers import enrolment_dated, investigator_judges_reserved, site_ulns
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -49,9 +49,13 @@ def test_bat6005_screening_to_dlt_proposal(page, shot, people, bat6005, site_a):
     page.click("#values-form button[type=submit]")
     page.wait_for_selector("#criterion-ecog .badge.met")
     assert "met" in page.inner_text("#criterion-age")
-    for code in ("consent", "measurable", "diagnosis"):
+    # The measurable lesion is the investigator's judgement: the coordinator's box is disabled.
+    assert page.is_disabled("input[name=j_measurable][value=yes]")
+    for code in ("consent", "diagnosis"):
         page.check(f"input[name=j_{code}][value=yes]")
     page.click("#judgement-form button[type=submit]")
+    page.wait_for_selector("#criterion-diagnosis .badge.met")
+    investigator_judges_reserved(page, bat6005, site_a)
     page.wait_for_selector("#eligibility-summary.eligible")
     assert "by " in page.inner_text("#criterion-measurable")
     shot(page, "screening-all-met")
@@ -62,6 +66,7 @@ def test_bat6005_screening_to_dlt_proposal(page, shot, people, bat6005, site_a):
     page.wait_for_url(re.compile(r"/subjects/\d+/$"))
     subject = Subject.objects.get(trial=bat6005)
     assert subject.code in page.inner_text("h1") and subject.screening.status == "enrolled"
+    enrolment_dated(subject, consented)  # as if entered on the day of consent: doses below are days ago
     assert "cohort 1" in page.inner_text(".lead")
 
     # Dose without pre-dose assessments: refused, naming what is missing.

@@ -1,5 +1,5 @@
 """LVGN6051 + anlotinib in headless Chromium: enrolment from an eligible screening record, the weight
-(vital signs), LVGN6051 1 mg/kg computed from it, anlotinib 12 mg daily on days 1-14."""
+(vital signs), LVGN6051 1 mg/kg computed from it, anlotinib 12 mg daily on days 1-14 dispensed per cycle."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 from subjects.models import DoseAdministration
 from tests.browser.test_trial_loop_browser import log_in
 from tests.conftest import load_trial, member
-from tests.screening.helpers import eligible_screening
+from tests.screening.helpers import eligible_screening, enrolment_dated
 from trials.models import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,6 +29,8 @@ def test_two_drug_regimen_dosing(page, shot, site_a):
     page.click("#enrol-form button[type=submit]")
     page.wait_for_url(re.compile(r"/subjects/\d+/$"))
     subject_url = page.url
+    record.refresh_from_db()
+    enrolment_dated(record.subject, record.assessed_on)  # as if entered then: the doses below are days ago
     assert "LVGN6051 1 mg/kg + anlotinib 12 mg" in page.inner_text(".lead")
 
     # The vital signs with today's weight: the per-kg dose is computed from it.
@@ -56,29 +58,24 @@ def test_two_drug_regimen_dosing(page, shot, site_a):
     shot(page, "dose-form")
     page.click("#dose-form button[type=submit]")
     page.wait_for_url(subject_url)
-    for day in (1, 2, 3):
-        page.click("text=Record a dose")
-        page.select_option("#id_drug", label="Anlotinib")
-        page.fill("#id_cycle", "1")
-        page.fill("#id_day", str(day))
-        page.fill("#id_administered_at", (day1 + timedelta(days=day - 1, hours=1)).strftime("%Y-%m-%dT%H:%M"))
-        page.click("#dose-form button[type=submit]")
-        page.wait_for_url(subject_url)
-    # Anlotinib on day 15 is refused (days 1-14), and the form says why.
+    # Anlotinib (days 1-14, at home) is not on the dose form: one dispensing record per cycle.
     page.click("text=Record a dose")
-    page.select_option("#id_drug", label="Anlotinib")
-    page.fill("#id_cycle", "1")
-    page.fill("#id_day", "15")
-    page.fill("#id_administered_at", day1.strftime("%Y-%m-%dT%H:%M"))
-    page.click("#dose-form button[type=submit]")
-    page.wait_for_selector("#id_day-error")
-    assert "Anlotinib is given on cycle days [1, 2, 3" in page.inner_text("#id_day-error")
-    assert page.input_value("#id_day") == "15"
-    shot(page, "anlotinib-day-15-refused")
+    assert "Anlotinib" not in page.inner_text("#id_drug")
+    page.goto(subject_url)
+    page.click("text=Record Anlotinib dispensing")
+    page.fill("#id_dispensed_on", day1.date().isoformat())
+    page.fill("#id_first_dose_at", (day1 + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#id_tablets_dispensed", "14")
+    shot(page, "anlotinib-dispensing-form")
+    page.click("#dispensing-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/subjects/\d+/(#dispensing)?$"))
     page.goto(subject_url)
     doses = page.inner_text("#doses")
     assert "LVGN6051" in doses and "64.5 mg (64.5 kg)" in doses
-    assert doses.count("Anlotinib") == 3 and "C1D3" in doses
+    assert "Anlotinib" not in doses
+    dispensings = page.inner_text("#dispensings")
+    assert "C1" in dispensings and "14 × 12 mg" in dispensings and "not yet" in dispensings
+    assert DoseAdministration.objects.filter(drug__name="Anlotinib", day=1, dispensing__isnull=False).count() == 1
     shot(page, "doses")
     lvgn = DoseAdministration.objects.get(drug__name="LVGN6051")
     assert (str(lvgn.dose.normalize()), str(lvgn.weight_kg)) == ("64.5", "64.5")

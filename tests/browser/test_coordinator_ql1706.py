@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from screening.models import ScreeningRecord
 from tests.browser.test_trial_loop_browser import log_in
 from tests.conftest import load_trial, member
-from tests.screening.helpers import NORMAL_VALUES, site_ulns
+from tests.screening.helpers import NORMAL_VALUES, investigator_judges_reserved, site_ulns
 from trials.models import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,11 +46,15 @@ def fill_values(page, **changes):
     page.wait_for_selector("#criterion-alt .badge:not(.missing)")
 
 
-def judge_all(page):
-    for radio in page.locator("#judgement-form input[value=yes]").all():
+def judge_all(page, trial, site):
+    """The coordinator ticks every judgement open to them; the investigator records the one reserved to
+    them (the measurable lesion)."""
+    for radio in page.locator("#judgement-form input[value=yes]:not([disabled])").all():
         radio.check()
     page.click("#judgement-form button[type=submit]")
     page.wait_for_selector("#criterion-contraception .badge.met")
+    investigator_judges_reserved(page, trial, site)
+    page.wait_for_selector("#criterion-measurable .badge.met")
 
 
 def test_ql1706_eligible_and_uln_failure(page, shot, site_a):
@@ -64,7 +68,7 @@ def test_ql1706_eligible_and_uln_failure(page, shot, site_a):
     assert page.locator("#criteria tbody tr").count() == 26
     fill_values(page, creatinine="0.9", creatinine_unit="mg/dL")
     assert "missing" in page.inner_text("#criterion-measurable")
-    judge_all(page)
+    judge_all(page, trial, site_a)
     page.wait_for_selector("#eligibility-summary.eligible")
     renal = page.inner_text("#criterion-renal")
     assert "0.9 mg/dL" in renal and "mL/min" in renal
@@ -81,7 +85,7 @@ def test_ql1706_eligible_and_uln_failure(page, shot, site_a):
     # Candidate 2: AST 130 U/L with a site ULN of 40 (3.25 × ULN > 2.5 × ULN): not met.
     start(page, "UL", sex="M")
     fill_values(page, ast="130")
-    judge_all(page)
+    judge_all(page, trial, site_a)
     row = page.inner_text("#criterion-ast")
     assert "not met" in row and "130 U/L (3.25 × ULN)" in row and "≤ 2.5 × ULN 40 U/L = ≤ 100 U/L" in row
     assert "1 criterion not met" in page.inner_text("#eligibility-summary")

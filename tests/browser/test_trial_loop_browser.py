@@ -14,7 +14,7 @@ from django.utils import timezone
 from escalation.models import Cohort, EscalationDecision
 from subjects.models import Subject
 from tests.factories import PASSWORD
-from tests.screening.helpers import predose, site_ulns
+from tests.screening.helpers import enrolment_dated, investigator_judges_reserved, predose, site_ulns
 from trialsite.celery import app as celery_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -67,9 +67,11 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         page.select_option("#id_ecog", "1")
         page.click("#values-form button[type=submit]")
         page.wait_for_selector("#criterion-ecog .badge.met")
-        for code in ("consent", "measurable", "diagnosis"):
+        for code in ("consent", "diagnosis"):  # the measurable lesion is the investigator's judgement
             page.check(f"input[name=j_{code}][value=yes]")
         page.click("#judgement-form button[type=submit]")
+        page.wait_for_selector("#criterion-diagnosis .badge.met")
+        investigator_judges_reserved(page, bat6005, site_a)
         page.wait_for_selector("#eligibility-summary.eligible")
         page.click("#decision-form button[value=eligible]")
         page.wait_for_selector("#enrol-from-screening")
@@ -78,9 +80,11 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         assert "BAT6005-SITE-A-001" in page.inner_text("h1")
         shot(page, "subject-enrolled")
 
-        # First dose 22 days ago: the DLT window has closed.
+        # First dose 22 days ago: the DLT window has closed (the enrolment dated the day of consent, as if
+        # entered then: no dose precedes enrolment).
         first_dose = timezone.localtime() - timedelta(days=22)
-        predose(Subject.objects.get(code="BAT6005-SITE-A-001"), first_dose, people["coordinator"])
+        subject = enrolment_dated(Subject.objects.get(code="BAT6005-SITE-A-001"), first_dose.date() - timedelta(days=2))
+        predose(subject, first_dose, people["coordinator"])
         page.click("text=Record a dose")
         page.fill("#id_administered_at", first_dose.strftime("%Y-%m-%dT%H:%M"))
         shot(page, "dose-form")
@@ -113,14 +117,15 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
 
         # The worker, triggered after commit, records the recommendation.
         # The dose alone (window closed, no toxicity yet entered) already led to a recommendation
-        # to escalate; the AE entered afterwards (a drug-related grade 3: G) invalidates it, and the
-        # adjudicated DLT invalidates that one in turn; a new one is made on the DLT.
+        # to escalate; the AE entered afterwards invalidates it, and while the AE awaits the
+        # investigator's adjudication no decision is made (issue 8, point 1); the adjudicated DLT
+        # then leads to one, made on the DLT.
         pending = EscalationDecision.objects.filter(status="pending", outcomes="1T")
         deadline = time.monotonic() + 30
         while not pending.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         decision = pending.get()
-        assert EscalationDecision.objects.filter(status="invalidated").count() == 2
+        assert EscalationDecision.objects.filter(status="invalidated").count() == 1
 
         # A coordinator sees no signing form.
         page.goto(f"/escalation/decisions/{decision.pk}/")
@@ -129,7 +134,7 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         # The investigator signs: wrong password first, then the right one.
         log_in(page, "investigator")
         page.goto("/")
-        assert "Decisions awaiting your signature" in page.inner_text("main")
+        assert "Decisions to sign" in page.inner_text("main")
         shot(page, "investigator-home")
         page.click(f"a[href='/escalation/decisions/{decision.pk}/']")
         assert "Continue: 2 subject(s) at 10 mg" in page.inner_text(".recommendation")
@@ -165,7 +170,7 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         page.click("text=Cohort dashboard")
         page.wait_for_url("**/dashboard/")
         first_row = page.locator("#levels tbody tr").first.inner_text().split("\t")
-        assert [cell.strip() for cell in first_row] == ["10 mg", "1", "1", "1"]
+        assert [cell.strip() for cell in first_row] == ["10 mg", "1", "1", "1", "0", "0"]
         assert "Approved" in page.inner_text("#decisions")
         body = page.inner_text("body")
         assert "BAT6005-SITE-A-001" not in body and "ABC" not in body

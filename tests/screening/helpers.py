@@ -46,11 +46,27 @@ def eligible_screening(trial, site, user, *, initials="ABC", date_of_birth=date(
                              consent_obtained_by=user)
     record = screening_values_record(record=record, user=user, assessed_on=assessed_on,
                                      values={**NORMAL_VALUES, **(values or {})})
-    judgements = {c.code: True for c in criteria_for(trial) if c.kind == "judgement"}
-    record = screening_judge(record=record, user=user, judgements=judgements)
+    judgements = [c for c in criteria_for(trial) if c.kind == "judgement"]
+    record = screening_judge(record=record, user=user,
+                             judgements={c.code: True for c in judgements if c.judged_by is None})
+    # The judgements the protocol reserves for the investigator (QL1706's RECIST-measurable lesion).
+    reserved = {c.code: True for c in judgements if c.judged_by == "investigator"}
+    if reserved:
+        record = screening_judge(record=record, user=site_investigator(trial, site), judgements=reserved)
     if confirm:
         record = screening_confirm_eligible(record=record, user=user)
     return record
+
+
+def site_investigator(trial, site):
+    """An investigator of the trial at the site (the existing one, else a new one)."""
+    from tests.conftest import member
+    from trials.models import Membership, Role
+
+    existing = Membership.objects.filter(trial=trial, site=site, role=Role.INVESTIGATOR).select_related("user").first()
+    if existing is not None:
+        return existing.user
+    return member(trial, Role.INVESTIGATOR, site, f"investigator-{site.code}-{trial.code}".lower())
 
 
 def predose(subject, when: datetime | date, user, *, weight="70"):
@@ -59,3 +75,30 @@ def predose(subject, when: datetime | date, user, *, weight="70"):
     assessment_record(subject=subject, user=user, kind="vitals", assessed_on=day, weight_kg=Decimal(weight))
     assessment_record(subject=subject, user=user, kind="labs", assessed_on=day)
     assessment_record(subject=subject, user=user, kind="performance", assessed_on=day, ecog=1)
+
+
+def enrolment_dated(subject, day: date):
+    """Date the subject's enrolment at the start of ``day``, as if it had been entered then: a test that
+    replays doses given days ago enrols today, and no dose may precede enrolment (edit checks,
+    trialrules.plausibility)."""
+    from subjects.models import Subject
+
+    Subject.objects.filter(pk=subject.pk).update(
+        enrolled_at=timezone.make_aware(datetime.combine(day, datetime.min.time())))
+    subject.refresh_from_db()
+    return subject
+
+
+def investigator_judges_reserved(page, trial, site):
+    """In a browser test: the site's investigator records the judgements the protocol reserves for them
+    (QL1706's measurable lesion; a coordinator sees those boxes disabled) on the screening record open in
+    ``page``, then the page is reloaded as the coordinator sees it."""
+    import re
+
+    from screening.models import ScreeningRecord
+
+    pk = int(re.search(r"/screening/(\d+)/", page.url).group(1))
+    record = ScreeningRecord.objects.get(pk=pk)
+    reserved = {c.code: True for c in criteria_for(trial) if c.kind == "judgement" and c.judged_by == "investigator"}
+    screening_judge(record=record, user=site_investigator(trial, site), judgements=reserved)
+    page.reload()

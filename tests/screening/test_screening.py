@@ -16,7 +16,7 @@ from screening.services import eligibility_for, screening_confirm_eligible, scre
 from subjects.models import Subject
 from subjects.services import dose_record, subject_enrol
 from tests.conftest import load_trial, member
-from tests.screening.helpers import NORMAL_VALUES, eligible_screening, predose
+from tests.screening.helpers import NORMAL_VALUES, eligible_screening, enrolment_dated, predose
 from trials.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_screen_failure_needs_a_reason_when_nothing_failed(ql1706, site_a):
 
 def test_first_dose_must_fall_in_the_screening_window(ql1706, site_a):
     record = eligible_screening(ql1706, site_a, coordinator(), assessed_on=timezone.localdate() - timedelta(days=30))
-    subject = subject_enrol(trial=ql1706, user=coordinator(), screening=record)
+    subject = enrolment_dated(subject_enrol(trial=ql1706, user=coordinator(), screening=record), record.assessed_on)
     drug = ql1706.drugs.get()
     with pytest.raises(ValidationError) as refused:
         dose_record(subject=subject, drug=drug, cycle=1, day=1, administered_at=timezone.now(), user=coordinator())
@@ -135,14 +135,16 @@ def test_values_page_shows_met_not_met_missing_and_keeps_bad_input(login, ql1706
 def test_judgements_record_who_and_confirm_button(login, ql1706, site_a):
     record = eligible_screening(ql1706, site_a, coordinator(), confirm=False)
     client = login(coordinator())
-    response = client.post(reverse("screening:judge", args=[record.pk]), {"j_measurable": "no"})
+    response = client.post(reverse("screening:judge", args=[record.pk]), {"j_consent": "no"})
     assert response.status_code == 302
     record.refresh_from_db()
-    assert record.judgements["measurable"]["met"] is False
-    assert record.judgements["measurable"]["by_name"] == coordinator().get_full_name()
+    assert record.judgements["consent"]["met"] is False
+    assert record.judgements["consent"]["by_name"] == coordinator().get_full_name()
+    # The investigator's judgement (RECIST, judged_by = "investigator") is kept: its box is disabled here.
+    assert record.judgements["measurable"]["met"] is True
     response = client.post(reverse("screening:decide", args=[record.pk]), {"action": "eligible"})
     assert response.status_code == 422
-    assert "At least one measurable lesion" in response.context["decision_form"].non_field_errors()[0]
+    assert "Voluntarily signed the ICF" in response.context["decision_form"].non_field_errors()[0]
 
 
 def test_enrol_page_lists_only_eligible_unenrolled_records_of_my_sites(login, ql1706, site_a, site_b):
@@ -186,7 +188,8 @@ def test_screening_list_is_paginated_and_filtered(login, ql1706, site_a):
 
 def test_pre_dose_helper_is_sufficient_for_bat6005(people, bat6005, site_a):
     record = eligible_screening(bat6005, site_a, people["coordinator"])
-    subject = subject_enrol(trial=bat6005, user=people["coordinator"], screening=record)
+    subject = enrolment_dated(subject_enrol(trial=bat6005, user=people["coordinator"], screening=record),
+                              record.assessed_on)
     when = timezone.now() - timedelta(days=2)
     predose(subject, when, people["coordinator"])
     dose = dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1, administered_at=when,

@@ -137,15 +137,12 @@ def test_two_drug_regimen_each_on_its_own_schedule(lvgn, site_a):
     dose = dose_record(subject=subject, drug=lvgn6051, cycle=1, day=1, administered_at=day1,
                        weight_kg=Decimal("64.5"), user=user)
     assert (dose.dose, dose.planned_dose, dose.weight_kg) == (Decimal("64.5"), Decimal("64.5"), Decimal("64.5"))
-    for day in range(1, 4):
-        dose_record(subject=subject, drug=anlotinib, cycle=1, day=day, administered_at=day1 + timedelta(days=day - 1),
-                    user=user)
-    assert subject.doses.filter(drug=anlotinib).count() == 3
-    assert set(subject.doses.filter(drug=anlotinib).values_list("dose", flat=True)) == {Decimal(12)}
+    # Anlotinib (days 1-14, taken at home) is recorded per cycle by dispensing (tests/subjects/test_dispensing.py),
+    # never dose by dose.
     with pytest.raises(ValidationError) as refused:
-        dose_record(subject=subject, drug=anlotinib, cycle=1, day=15, administered_at=day1 + timedelta(days=14),
-                    user=user)
-    assert "Anlotinib is given on cycle days [1, 2" in refused.value.message_dict["day"][0]
+        dose_record(subject=subject, drug=anlotinib, cycle=1, day=1, administered_at=day1, user=user)
+    assert "Anlotinib is taken at home" in refused.value.message_dict["drug"][0]
+    assert not subject.doses.filter(drug=anlotinib).exists()
     with pytest.raises(ValidationError) as refused:
         dose_record(subject=subject, drug=lvgn6051, cycle=1, day=2, administered_at=day1, weight_kg=70, user=user)
     assert "not day 2" in refused.value.message_dict["day"][0]

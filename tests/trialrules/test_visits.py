@@ -148,6 +148,35 @@ def test_last_dose_not_in_doses_counts_as_the_next_cycle():
     assert by_code(plan)["EOT"].target == D("2026-03-10")
 
 
+def test_last_dose_alone_plans_every_cycle_up_to_it():
+    """Only the first dose known, last dose 2026-04-20 = C6 day 1 (5 x 21 days later): C2D1 to C6D1."""
+    plan = bat(Anchors(FIRST, last_dose=D("2026-04-20")))
+    assert codes(plan, "dosing") == ["C2D1", "C3D1", "C4D1", "C5D1", "C6D1"]
+    v = by_code(plan)
+    assert (v["C6D1"].target, v["C6D1"].window) == (D("2026-04-20"), Window(D("2026-04-17"), D("2026-04-23")))
+    assert v["EOT"].target == D("2026-05-11")
+    assert codes(plan, "imaging") == ["IMG-W6", "IMG-W12", "IMG-W18"]  # W18 on the EOT target is kept
+
+
+@pytest.mark.parametrize(("last_dose", "last_cycle"), [
+    ("2026-04-17", 6),  # C6 given on the first day of its window
+    ("2026-04-16", 5),  # the day before C6's window opens: C6 had not started
+    ("2026-05-03", 6),  # day 14 of cycle 6 (an oral drug taken on days 1-14): no C7
+    ("2026-01-10", 1),  # stopped within cycle 1: no dosing visit
+    ("2027-06-01", 17),  # never beyond the cycle cap
+])
+def test_cycle_of_the_last_dose_is_the_last_one_whose_window_opened(last_dose, last_cycle):
+    plan = bat(Anchors(FIRST, last_dose=D(last_dose)))
+    assert codes(plan, "dosing") == [f"C{n}D1" for n in range(2, last_cycle + 1)]
+
+
+def test_cycles_after_the_recorded_doses_are_chained_from_the_last_recorded_one():
+    late_c2 = D("2026-01-28")
+    plan = by_code(bat(Anchors(FIRST, doses=(FIRST, late_c2), last_dose=D("2026-03-15"))))
+    assert [c for c in plan if c.startswith("C")] == ["C2D1", "C3D1", "C4D1"]
+    assert plan["C4D1"].target == D("2026-03-11")  # 01-28 + 42; its window opened 03-08
+
+
 def test_last_dose_is_first_dose_only():
     plan = bat(Anchors(FIRST, last_dose=FIRST))
     assert codes(plan, "dosing") == []
@@ -403,7 +432,8 @@ def anchors_st(draw):
     recorded = tuple(doses[:k])
     last = None
     if draw(st.booleans()):
-        last = doses[max(k, 1) - 1] + timedelta(days=draw(st.sampled_from([0, 0, 21])))
+        last = doses[max(k, 1) - 1] + timedelta(days=draw(st.one_of(st.sampled_from([0, 0, 21]),
+                                                                     st.integers(0, 400))))
     def opt_after(base):
         return draw(st.one_of(st.none(), st.integers(-30, 1500).map(lambda n: base + timedelta(days=n))))
     return Anchors(first, doses=recorded, last_dose=last, new_therapy=opt_after(first),
@@ -440,7 +470,9 @@ def test_plan_invariants(anchors, horizon, use_ql):
         assert eot.target == anchors.last_dose + timedelta(days=21)
         assert all(v.target <= eot.target for v in plan if v.kind == "imaging")
         recorded = list(anchors.doses) or [anchors.first_dose]
-        last_cycle = len(recorded) + (anchors.last_dose > recorded[-1])
+        # cycles after the recorded ones started every 21 days; one counts once its window (day 18) opened
+        days_after = (anchors.last_dose - recorded[-1]).days
+        last_cycle = len(recorded) + (days_after - 18) // 21 + 1 if days_after >= 18 else len(recorded)
         assert [v.code for v in dosing] == [f"C{n}D1" for n in range(2, min(last_cycle, 17) + 1)]
 
 
