@@ -6,29 +6,36 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Min, Q
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
 from escalation.selectors import current_cohort
 from screening.models import ScreeningRecord
-from subjects import services
+from subjects import dispensing, services
+from subjects.dispensing import dispensed_drugs
 from subjects.forms import (
     AdjudicationForm,
     AdverseEventFilter,
     AdverseEventForm,
     AssessmentForm,
     ContinuationForm,
+    DispensingForm,
+    DispensingReturnForm,
     DoseForm,
+    EndOfTreatmentForm,
     EnrolForm,
     GateOverrideForm,
+    OffStudyForm,
     SubjectFilter,
 )
 from subjects.listing import paginate
-from subjects.models import AdverseEvent, CtcaeTerm
+from subjects.models import AdverseEvent, Assessment, CtcaeTerm, DoseAdministration, OralDispensing, Subject
 from trials.access import access_subject, access_trial, has_site_role, sites_for, subjects_for
 from trials.models import SITE_ROLES, Role
-from trialsite.forms import add_service_errors
+from trialsite.forms import add_service_errors, forbidden_character
+from trialsite.middleware import refused_response
 from trialsite.views import redirect_after_form, render_form
 
 
@@ -89,7 +96,8 @@ def subject_list(request, code: str):
 
 def subject_detail(request, pk: int):
     subject = access_subject(request.user, pk)
-    events = list(subject.adverse_events.select_related("ctcae", "adjudicated_by"))
+    # Void entries are listed too, struck through with their reason (they count nowhere).
+    events = list(AdverseEvent.all_objects.filter(subject=subject).select_related("ctcae", "adjudicated_by"))
     first = subject.first_dose()
     for event in events:
         event._first_dose_cache = first.administered_at.date() if first else False
@@ -101,9 +109,11 @@ def subject_detail(request, pk: int):
         {
             "subject": subject,
             "trial": subject.trial,
-            "doses": subject.doses.select_related("drug"),
+            # The doses derived from an oral drug's dispensing are shown with their dispensing record.
+            "doses": DoseAdministration.all_objects.filter(subject=subject, dispensing__isnull=True)
+            .select_related("drug"),
             "adverse_events": events,
-            "assessments": subject.assessments.all()[:12],
+            "assessments": Assessment.all_objects.filter(subject=subject)[:12],
             "visits": subject.visits.all(),
             "planned": planned,
             "weight": weight,
@@ -114,6 +124,8 @@ def subject_detail(request, pk: int):
             "dlt_window_end": subject.dlt_window_end(subject.trial.dlt_window_days)
             if subject.trial.dlt_window_days else None,
             **_gate_context(subject, request.user),
+            **_status_context(subject, request.user),
+            **_dispensing_context(subject, request.user),
         },
     )
 
@@ -121,7 +133,9 @@ def subject_detail(request, pk: int):
 def dose_new(request, pk: int):
     subject = access_subject(request.user, pk, roles=[Role.COORDINATOR])
     next_cycle = (subject.doses.order_by("-cycle").values_list("cycle", flat=True).first() or 0) + 1
-    first_drug = subject.trial.drugs.first()
+    first_drug = subject.trial.drugs.exclude(pk__in=[d.pk for d in dispensed_drugs(subject.trial)]).first()
+    if first_drug is None:  # every drug of the regimen is taken at home: recorded by dispensing
+        return HttpResponseRedirect(reverse("subjects:detail", args=[subject.pk]) + "#dispensing")
     initial = {"cycle": next_cycle, "day": 1, "drug": first_drug}
     if first_drug.basis != "per_kg":
         initial["dose"] = subject.dose_level.doses.get(first_drug.name)
@@ -173,19 +187,41 @@ def adverse_event_new(request, pk: int):
                                           "DLT for the investigator's adjudication.")
             return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
-    term = form["term"].value() or ""
-    ctcae = CtcaeTerm.objects.filter(term__iexact=term.strip()).first() if term else None
-    grade = form["grade"].value()
+    ctcae = _ctcae_term(form["term"].value())
     context = {"subject": subject, "form": form, "ctcae": ctcae,
-               "grade_text": ctcae.grade_text(int(grade)) if ctcae and str(grade).isdigit() else ""}
+               "grade_text": _grade_text(ctcae, form["grade"].value())}
     return render_form(request, "subjects/ae_form.html", context, status=status)
 
 
+CTCAE_TERM_MAX = AdverseEvent._meta.get_field("term").max_length
+CTCAE_GRADES = {str(g) for g in range(1, 6)}
+
+
+def _ctcae_term(text) -> CtcaeTerm | None:
+    """The CTCAE term typed (any case), or None; text no term can be (too long, control characters) is
+    not looked up."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not text or len(text) > CTCAE_TERM_MAX or forbidden_character(text):
+        return None
+    return CtcaeTerm.objects.filter(term__iexact=text).first()
+
+
+def _grade_text(ctcae: CtcaeTerm | None, grade) -> str:
+    """The definition of ``grade`` (as typed: only "1" to "5" are grades) for the term, or ""."""
+    grade = str(grade or "").strip()
+    return ctcae.grade_text(int(grade)) if ctcae and grade in CTCAE_GRADES else ""
+
+
 def ctcae_search(request):
-    """htmx: the CTCAE terms matching what is typed, as <option>s of the term input's datalist."""
-    q = (request.GET.get("term") or request.GET.get("q") or "").strip()
+    """htmx: the CTCAE terms matching what is typed, as <option>s of the term input's datalist. The term
+    input stops at the field's length (maxlength); a longer term sent by hand is answered 400."""
+    name = "term" if "term" in request.GET else "q"
+    q = (request.GET.get(name) or "").strip()
+    if len(q) > CTCAE_TERM_MAX:
+        return refused_response(request, f"A CTCAE term has at most {CTCAE_TERM_MAX} characters; this one has "
+                                         f"{len(q):,}.", parameter=name)
     terms = []
-    if len(q) >= 2:
+    if len(q) >= 2 and not forbidden_character(q):
         starts = list(CtcaeTerm.objects.filter(term__istartswith=q)[:15])
         terms = starts + list(CtcaeTerm.objects.filter(term__icontains=q).exclude(pk__in=[t.pk for t in starts])
                               [:15 - len(starts)])
@@ -194,22 +230,26 @@ def ctcae_search(request):
 
 def ctcae_grade(request):
     """htmx: the definition of the chosen grade of the typed term."""
-    term = CtcaeTerm.objects.filter(term__iexact=(request.GET.get("term") or "").strip()).first()
-    grade = request.GET.get("grade") or ""
-    text = term.grade_text(int(grade)) if term and grade.isdigit() else ""
-    return render(request, "subjects/_grade_definition.html", {"ctcae": term, "grade_text": text, "grade": grade})
+    term = _ctcae_term(request.GET.get("term"))
+    grade = (request.GET.get("grade") or "").strip()
+    grade = grade if grade in CTCAE_GRADES else ""
+    return render(request, "subjects/_grade_definition.html",
+                  {"ctcae": term, "grade_text": _grade_text(term, grade), "grade": grade})
 
 
 def adverse_event_detail(request, pk: int):
     """One AE; the investigator adjudicates a proposed (or any in-window) DLT here."""
-    event = get_object_or_404(AdverseEvent.objects.select_related("subject", "ctcae", "adjudicated_by"), pk=pk)
+    # A void event is still shown (struck through, with its reason) but no longer adjudicated.
+    event = get_object_or_404(AdverseEvent.all_objects.select_related("subject", "ctcae", "adjudicated_by"), pk=pk)
     subject = access_subject(request.user, event.subject_id)
     is_investigator = has_site_role(request.user, subject, Role.INVESTIGATOR)
     form = AdjudicationForm(request.POST or None)
     if request.method == "POST":
         if not is_investigator:
             raise PermissionDenied("Only an investigator at the subject's site adjudicates DLTs.")
-        if form.is_valid():
+        if event.voided_at is not None:
+            form.add_error(None, "This adverse event is void: it is not adjudicated.")
+        elif form.is_valid():
             try:
                 services.dlt_adjudicate(event=event, user=request.user,
                                         confirm=form.cleaned_data["decision"] == "confirm",
@@ -276,3 +316,119 @@ def continuation_new(request, pk: int):
     status = 422 if form.errors else 200
     return render_form(request, "subjects/continuation_form.html", {"subject": subject, "form": form},
                        status=status)
+
+
+# End of treatment and off study ---------------------------------------------------------------------------
+
+
+def _status_context(subject, user, *, eot_form=None, off_form=None) -> dict:
+    """The end-of-treatment and off-study forms of the subject page (site staff), and what is recorded."""
+    from visits.models import FollowUp
+
+    staff = has_site_role(user, subject)
+    latest = subject.doses.order_by("-administered_at").first()
+    return {
+        "follow_up": FollowUp.objects.filter(subject=subject).first(),
+        "can_end_treatment": staff and subject.status == Subject.Status.ON_TREATMENT,
+        "can_go_off_study": staff and subject.status not in services.LEFT,
+        "eot_form": eot_form or EndOfTreatmentForm(prefix="eot", initial={
+            "last_dose": timezone.localtime(latest.administered_at).date() if latest else None}),
+        "off_form": off_form or OffStudyForm(prefix="off", initial={"off_study_on": timezone.localdate()}),
+    }
+
+
+def subject_status(request, pk: int):
+    """Site staff record the end of treatment (``action=end_treatment``: last dose, reason) or off study
+    (``action=off_study``: date, reason), each with a reason from a fixed list and details."""
+    subject = access_subject(request.user, pk)
+    action = request.POST.get("action") if request.method == "POST" else None
+    forms = {"end_treatment": EndOfTreatmentForm(request.POST, prefix="eot") if action == "end_treatment" else None,
+             "off_study": OffStudyForm(request.POST, prefix="off") if action == "off_study" else None}
+    form = forms.get(action)
+    if form is not None and form.is_valid():
+        record = services.subject_end_treatment if action == "end_treatment" else services.subject_off_study
+        try:
+            record(subject=subject, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            # No fragment: the form is on the subject page itself, and htmx must load it again.
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
+    context = {"subject": subject, "trial": subject.trial,
+               **_status_context(subject, request.user, eot_form=forms["end_treatment"], off_form=forms["off_study"])}
+    # htmx swaps only the form posted (a partial of the forms' template); without it, the whole page.
+    template = "subjects/_status_forms.html" if request.htmx and form is not None else "subjects/status_form.html"
+    return render_form(request, template, context, status=422 if form is not None and form.errors else 200,
+                       partial=f"{action}_form" if form is not None else "")
+
+
+# Oral drug dispensing ---------------------------------------------------------------------------------------
+
+
+def _dispensing_context(subject, user) -> dict:
+    """Each dispensing of the subject's oral drugs with the days taken (void ones struck through)."""
+    from trialrules.dispensing import day_ranges
+
+    drugs = dispensed_drugs(subject.trial)
+    if not drugs:
+        return {}
+    records = list(OralDispensing.all_objects.filter(subject=subject).select_related("drug", "recorded_by")
+                   .order_by("drug__order", "cycle", "pk"))
+    taken: dict[int, list[int]] = {}
+    for record_pk, day in DoseAdministration.objects.filter(dispensing__in=records).values_list("dispensing", "day"):
+        taken.setdefault(record_pk, []).append(day)
+    for record in records:
+        record.taken_days = sorted(taken.get(record.pk, []))
+        record.taken_text = day_ranges(record.taken_days)
+        record.missed_text = day_ranges(record.missed_days) if record.missed_days else "none"
+        record.expected = len(record.taken_days) * record.tablets_per_day
+    return {"dispensed_drugs": drugs, "dispensings": records,
+            "can_dispense": has_site_role(user, subject, Role.COORDINATOR)}
+
+
+def _day1_time(subject, cycle: int):
+    """Default time of the day-1 tablet: the cycle's day-1 dose of another drug, else now."""
+    other = subject.doses.filter(cycle=cycle, day=1, dispensing__isnull=True).order_by("administered_at").first()
+    return timezone.localtime(other.administered_at if other else timezone.now()).replace(second=0, microsecond=0)
+
+
+def dispensing_new(request, pk: int, drug_pk: int):
+    """A coordinator records one cycle's dispensing of an oral drug (the return now or later)."""
+    subject = access_subject(request.user, pk, roles=[Role.COORDINATOR])
+    drug = get_object_or_404(subject.trial.drugs, pk=drug_pk)
+    if drug not in dispensed_drugs(subject.trial):
+        raise Http404(f"{drug.name} is not recorded by dispensing.")
+    spec = dispensing.dispensing_spec(subject, drug)
+    last = OralDispensing.objects.filter(subject=subject, drug=drug).order_by("-cycle").first()
+    cycle = (last.cycle + 1) if last else 1
+    initial = {"cycle": cycle, "dispensed_on": timezone.localdate(), "first_dose_at": _day1_time(subject, cycle),
+               "tablets_dispensed": spec.tablets_per_day * len(drug.administration_days)}
+    form = DispensingForm(request.POST or None, drug=drug, spec=spec, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dispensing.dispensing_record(subject=subject, drug=drug, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]) + "#dispensing")
+    context = {"subject": subject, "trial": subject.trial, "drug": drug, "spec": spec, "form": form,
+               "action": reverse("subjects:dispensing_new", args=[subject.pk, drug.pk])}
+    return render_form(request, "subjects/dispensing_form.html", context, status=422 if form.errors else 200)
+
+
+def dispensing_return(request, pk: int):
+    """A coordinator records the tablets returned and the days missed for one dispensing."""
+    record = get_object_or_404(OralDispensing.objects.select_related("drug"), pk=pk)
+    subject = access_subject(request.user, record.subject_id, roles=[Role.COORDINATOR])
+    form = DispensingReturnForm(request.POST or None, drug=record.drug,
+                                initial={"returned_on": timezone.localdate(), "missed_days": record.missed_days})
+    if request.method == "POST" and form.is_valid():
+        try:
+            dispensing.dispensing_return(dispensing=record, user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]) + "#dispensing")
+    context = {"subject": subject, "trial": subject.trial, "drug": record.drug, "record": record, "form": form,
+               "spec": record, "action": reverse("subjects:dispensing_return", args=[record.pk])}
+    return render_form(request, "subjects/dispensing_form.html", context, status=422 if form.errors else 200)

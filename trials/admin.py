@@ -1,22 +1,23 @@
 from django.contrib import admin
 
+from records.admin import ReadOnlyAdmin, ReadOnlyInline
 from trials.models import DoseLevel, Drug, Membership, Site, Trial
 
 
-class DrugInline(admin.TabularInline):
+class DrugInline(ReadOnlyInline):
     model = Drug
-    extra = 0
 
 
-class DoseLevelInline(admin.TabularInline):
+class DoseLevelInline(ReadOnlyInline):
     model = DoseLevel
-    extra = 0
 
 
 @admin.register(Trial)
-class TrialAdmin(admin.ModelAdmin):
+class TrialAdmin(ReadOnlyAdmin):
+    """Trials, their drugs and dose levels come from the protocol files (manage.py load_protocols);
+    intermediate levels are added by an investigator in the application, with a reason."""
+
     list_display = ["code", "phase", "design", "source_file"]
-    readonly_fields = ["definition", "definition_sha256", "source_file"]
     inlines = [DrugInline, DoseLevelInline]
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Site(models.Model):
     code = models.SlugField(max_length=20, unique=True)
     name = models.CharField(max_length=200)

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "screening",
     "notifications",
     "outbox",
+    "submissions",
+    "trialsite",  # manage.py db_roles, and migrate as the owning role (docs/operations.md)
 ]
 
 MIDDLEWARE = [
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "trialsite.middleware.InputGuardMiddleware",  # undecodable or control-character input: 400 (docs/input.md)
+    "submissions.middleware.SubmissionTokenMiddleware",  # one click, one record (docs/once.md)
     # Who did it, for every audited change (pghistory context: user and URL).
     "pghistory.middleware.HistoryMiddleware",
 ]
@@ -86,6 +90,9 @@ TEMPLATES = [
 ]
 
 # --- databases and Redis ----------------------------------------------------------------------
+# DATABASE_URL is the application's role: no superuser, owns nothing, cannot touch the audit trail.
+# DATABASE_OWNER_URL, the role that owns the tables, is given only to `manage.py migrate` and
+# `manage.py db_roles` (docs/operations.md, "Database roles"); ./dev sets both up by itself.
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
     DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
@@ -98,6 +105,7 @@ if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = embedded.redis_url()
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_OWNER = env.db_url("DATABASE_OWNER_URL") if os.environ.get("DATABASE_OWNER_URL") else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ["REDIS_URL"]

@@ -14,6 +14,7 @@ urlpatterns = [
     path("escalation/", include("escalation.urls")),
     path("visits/", include("visits.urls")),
     path("notifications/", include("notifications.urls")),
+    path("records/", include("records.urls")),
     path("api/", include("trialsite.api_urls")),
     path("admin/", admin.site.urls),
 ]

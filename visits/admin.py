@@ -1,9 +1,13 @@
 from django.contrib import admin
 
-from visits.models import PlannedVisit
+from records.admin import ReadOnlyAdmin
+from visits.models import FollowUp, PlannedVisit
 
 
 @admin.register(PlannedVisit)
-class PlannedVisitAdmin(admin.ModelAdmin):
+class PlannedVisitAdmin(ReadOnlyAdmin):
     list_display = ["subject", "code", "kind", "target", "window_start", "window_end", "status", "overdue"]
     list_filter = ["kind", "status", "overdue"]
+
+
+admin.site.register(FollowUp, ReadOnlyAdmin)

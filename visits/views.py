@@ -14,6 +14,7 @@ from django.utils import timezone
 from trials.access import access_subject, access_visit, has_site_role
 from trials.models import SITE_ROLES, Role, Site, Trial
 from trialsite.forms import add_service_errors
+from trialsite.middleware import refused_response
 from trialsite.views import redirect_after_form, render_form
 from visits import services
 from visits.forms import FollowUpForm, VisitDoneForm, VisitMissedForm
@@ -47,6 +48,8 @@ def visit_record(request, pk: int):
     """Record one visit done (date) or missed (reason): two forms, each an htmx partial of this page."""
     visit = access_visit(request.user, pk)
     action = request.POST.get("action") if request.method == "POST" else None
+    if action is not None and action not in ("done", "missed"):
+        return refused_response(request, "Say whether the visit was done or missed.", parameter="action")
     done_form = VisitDoneForm(request.POST if action == "done" else None, prefix="done",
                               initial={"done_on": min(timezone.localdate(), visit.target)})
     missed_form = VisitMissedForm(request.POST if action == "missed" else None, prefix="missed")
@@ -71,6 +74,9 @@ def visit_record(request, pk: int):
 def follow_up_edit(request, pk: int):
     subject = access_subject(request.user, pk, roles=[Role.COORDINATOR])
     instance = FollowUp.objects.filter(subject=subject).first()
+    if instance is not None:
+        # Saved once: every later change is a correction with a reason (records app).
+        return redirect_after_form(request, reverse("records:correct", args=["follow-up", instance.pk]))
     form = FollowUpForm(request.POST or None, instance=instance)
     if request.method == "POST" and form.is_valid():
         try:
