@@ -101,6 +101,9 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "records:void[screening]":              (200, 403, 404, 404, LOGIN),
     "records:void[screening-values]":       (404, 404, 404, 404, LOGIN),
     "records:void[screening-judgements]":   (404, 404, 404, 404, LOGIN),
+    "records:history[dispensing]":          (200, 200, 404, 404, LOGIN),
+    "records:correct[dispensing]":          (200, 200, 404, 404, LOGIN),
+    "records:void[dispensing]":             (200, 200, 404, 404, LOGIN),
 }
 # Admin pages: none of these roles is staff, so every admin page redirects to the admin login, except:
 ADMIN_DEFAULT = (302, 302, 302, 302, 302)
@@ -185,7 +188,7 @@ def world(site_a, site_b):
     objects = {
         Subject: subject, AdverseEvent: event, DoseAdministration: subject.doses.first(),
         Assessment: subject.assessments.first(), PlannedVisit: PlannedVisit.objects.filter(subject=subject).first(),
-        FollowUp: follow_up, type(screening): screening,
+        FollowUp: follow_up, type(screening): screening, OralDispensing: dispensing,
     }
     assert all(objects.values()), objects
     return {
