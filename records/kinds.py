@@ -100,17 +100,14 @@ def _ae_after(event, user=None) -> None:
 
 def _adjudication_prepare(event, before) -> None:
     from subjects.models import AdverseEvent
-    from subjects.services import _in_dlt_window
+    from subjects.services import adjudication_problem
 
     if event.dlt_status not in (AdverseEvent.DltStatus.CONFIRMED, AdverseEvent.DltStatus.REJECTED):
         raise ValidationError({"dlt_status": "Choose “DLT” or “Not a DLT”."})
     confirmed = event.dlt_status == AdverseEvent.DltStatus.CONFIRMED
-    if confirmed:
-        ok, message = _in_dlt_window(event.subject, event.onset_date)
-        if not ok:
-            raise ValidationError({"dlt_status": message})
-    elif not event.adjudication_comment.strip():
-        raise ValidationError({"adjudication_comment": "Say why this event is not a DLT."})
+    problem = adjudication_problem(event, confirm=confirmed, comment=event.adjudication_comment)
+    if problem:
+        raise ValidationError({"dlt_status" if confirmed else "adjudication_comment": problem})
     event.is_dlt = confirmed
     event.adjudicated_at = timezone.now()
 
@@ -129,9 +126,8 @@ def _assessment_prepare(assessment, before) -> None:
 
 
 def _visit_prepare(visit, before) -> None:
-    from trialrules.visits import Window, classify_done
     from visits.models import PlannedVisit
-    from visits.services import MISSED_REASON_MIN_LENGTH
+    from visits.services import MISSED_REASON_MIN_LENGTH, deviation_days
 
     _not_future(visit, "done_on")
     visit.deviation, visit.deviation_days = False, None
@@ -139,11 +135,8 @@ def _visit_prepare(visit, before) -> None:
         if visit.done_on is None:
             raise ValidationError({"done_on": "Enter the date the visit took place."})
         visit.missed_reason = ""
-        window = Window(visit.window_start, visit.window_end)
-        if classify_done(window, visit.done_on) == "out_of_window":
-            visit.deviation = True
-            visit.deviation_days = ((visit.done_on - window.end).days if visit.done_on > window.end
-                                    else (visit.done_on - window.start).days)
+        visit.deviation_days = deviation_days(visit, visit.done_on)
+        visit.deviation = visit.deviation_days is not None
     elif visit.status == PlannedVisit.Status.MISSED:
         visit.done_on = None
         if len(visit.missed_reason.strip()) < MISSED_REASON_MIN_LENGTH:

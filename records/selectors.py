@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -33,6 +34,7 @@ def record_for(user, kind: RecordKind, pk: int):
     return record
 
 
+@functools.cache
 def event_model_for(model: type[models.Model]):
     for candidate in apps.get_models():
         tracked = getattr(candidate, "pgh_tracked_model", None)

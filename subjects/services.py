@@ -544,18 +544,23 @@ def adverse_event_record(*, subject: Subject, user, attributions: dict[str, str]
     return event
 
 
+def adjudication_problem(event: AdverseEvent, *, confirm: bool, comment: str) -> str:
+    """Why this adjudication cannot stand (empty when it can): a DLT must start in the DLT window, and
+    "not a DLT" needs the reason."""
+    if confirm:
+        return _in_dlt_window(event.subject, event.onset_date)[1]
+    return "" if comment.strip() else "Say why this event is not a DLT."
+
+
 def dlt_adjudicate(*, event: AdverseEvent, user, confirm: bool, comment: str = "") -> AdverseEvent:
     """An investigator of the subject's site confirms or rejects an AE as a DLT (audited). Only confirmed
     DLTs count for dose escalation."""
     subject = event.subject
     require_site_role(user, subject, Role.INVESTIGATOR, "Only an investigator at the subject's site adjudicates DLTs.")
     comment = (comment or "").strip()
-    if confirm:
-        ok, message = _in_dlt_window(subject, event.onset_date)
-        if not ok:
-            raise ValidationError({"decision": message})
-    elif not comment:
-        raise ValidationError({"comment": "Say why this event is not a DLT."})
+    problem = adjudication_problem(event, confirm=confirm, comment=comment)
+    if problem:
+        raise ValidationError({"decision" if confirm else "comment": problem})
     with transaction.atomic():
         event = AdverseEvent.objects.select_for_update().get(pk=event.pk)
         event.is_dlt = confirm

@@ -156,18 +156,21 @@ def visit_findings(visit: PlannedVisit, done_on: date | None = None) -> list[pla
     return plausibility.check_date(done_on, field="done_on", label="The visit date", today=None, after=bounds)
 
 
+def deviation_days(visit: PlannedVisit, done_on: date) -> int | None:
+    """How many days outside its window a visit done on ``done_on`` is (< 0 early, > 0 late); None inside."""
+    window = Window(visit.window_start, visit.window_end)
+    if classify_done(window, done_on) != "out_of_window":
+        return None
+    return (done_on - window.end).days if done_on > window.end else (done_on - window.start).days
+
+
 def _mark_done(visit: PlannedVisit, done_on: date, *, user) -> None:
     """Save the (locked) visit as done on ``done_on``; outside its window it is a protocol deviation that
     the site's investigators hear of (in-app and e-mail, via the outbox)."""
-    window = Window(visit.window_start, visit.window_end)
-    out = classify_done(window, done_on) == "out_of_window"
     visit.status = PlannedVisit.Status.DONE
     visit.done_on = done_on
-    visit.deviation = out
-    visit.deviation_days = (
-        None if not out else (done_on - window.end).days if done_on > window.end
-        else (done_on - window.start).days
-    )
+    visit.deviation_days = deviation_days(visit, done_on)
+    out = visit.deviation = visit.deviation_days is not None
     visit.overdue = False
     visit.recorded_by = user
     visit.recorded_at = timezone.now()
