@@ -1,12 +1,14 @@
 from django import forms
 
+from accounts.forms import SignerCredentialsMixin
 from escalation.models import EscalationDecision, Signature
 from trialsite.forms import CheckedForm
 
 
-class SignForm(CheckedForm):
+class SignForm(SignerCredentialsMixin, CheckedForm):
     """Sign a decision. Investigators approve or reject (and may decide otherwise, justified);
-    sponsors, where the protocol asks for it, concur or decline."""
+    sponsors, where the protocol asks for it, concur or decline. Each signing asks for the signer's user
+    name and password, and their one-time code where enrolled (21 CFR 11.200(a))."""
 
     meaning = forms.ChoiceField(widget=forms.RadioSelect, label="Meaning of this signature")
     next_dose_level = forms.ModelChoiceField(
@@ -20,13 +22,12 @@ class SignForm(CheckedForm):
     )
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
                               help_text="Required when you do not approve.")
-    password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Re-enter your password to sign (21 CFR 11.200).",
-    )
 
     def __init__(self, *args, decision: EscalationDecision, as_sponsor: bool, **kwargs):
         super().__init__(*args, **kwargs)
+        # The signer's credentials come last, just above the button.
+        self.order_fields([name for name in self.fields if name not in self.signer_fields]
+                          + [name for name in self.signer_fields if name in self.fields])
         if as_sponsor:
             choices = [Signature.Meaning.CONCURRED, Signature.Meaning.DECLINED]
             for name in ("next_dose_level", "add_subjects", "justification"):

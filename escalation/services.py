@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.signing import verify_signer
 from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.selectors import DERIVED, Evidence, current_cohort, engine_design, escalation_evidence
 from outbox import enqueue
@@ -109,11 +109,14 @@ def _cohort_dlts(cohort: Cohort, evidence: Evidence) -> int:
 
 
 def decision_sign(
-    *, decision: EscalationDecision, user, password: str, meaning: str, comment: str = "",
-    next_dose_level: DoseLevel | None = None, add_subjects: int | None = None, justification: str = "",
-    now: datetime | None = None,
+    *, decision: EscalationDecision, user, request, username: str, password: str, otp_code: str = "",
+    meaning: str, comment: str = "", next_dose_level: DoseLevel | None = None, add_subjects: int | None = None,
+    justification: str = "", now: datetime | None = None,
 ) -> Signature:
-    """Sign a decision by re-entering the password (21 CFR 11.200: both components each time).
+    """Sign a decision with the signer's user name and password, and one-time code where enrolled (21 CFR
+    11.200(a): both components at each signing; :func:`accounts.signing.verify_signer`). The credentials
+    are checked last, after everything else the signer could still correct, so a code is not spent on a
+    form that is refused for another reason; their failures count toward the lockout.
 
     An investigator approves or rejects a pending decision. Approving something other than the
     recommendation (another level or number of subjects) needs a written justification. Where the
@@ -132,11 +135,10 @@ def decision_sign(
         raise ValidationError({"meaning": "Choose what your signature means."})
     if role not in roles:
         raise PermissionDenied(f"Only a {Role(role).label.lower()} of this trial can sign with this meaning.")
-    if authenticate(username=user.get_username(), password=password) is None:
-        raise ValidationError({"password": "The password is not correct."})
     if meaning in (Signature.Meaning.REJECTED, Signature.Meaning.DECLINED) and not comment.strip():
         raise ValidationError({"comment": "Say why you do not approve this decision."})
     override = _override(decision, meaning, next_dose_level, add_subjects, justification)
+    verify_signer(request=request, user=user, username=username, password=password, otp_code=otp_code)
     with transaction.atomic():
         decision = EscalationDecision.objects.select_for_update().get(pk=decision.pk)
         if decision.status != needed_status:

@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.lockout import lockout_response
+from accounts.signing import SignerLocked
 from escalation import services
 from escalation.forms import IntermediateLevelForm, SignForm
 from escalation.models import EscalationDecision
@@ -35,13 +37,16 @@ def decision_detail(request, pk: int):
     can_sign = as_sponsor or (
         decision.status == EscalationDecision.Status.PENDING and Role.INVESTIGATOR in roles
     )
-    form = SignForm(request.POST or None, decision=decision, as_sponsor=as_sponsor)
+    form = SignForm(request.POST or None, decision=decision, as_sponsor=as_sponsor, signer=request.user)
     if request.method == "POST":
         if not can_sign:
             raise PermissionDenied("Your role cannot sign this decision now.")
         if form.is_valid():
             try:
-                services.decision_sign(decision=decision, user=request.user, **form.cleaned_data)
+                services.decision_sign(decision=decision, user=request.user, request=request,
+                                       **form.signer_credentials(), **form.cleaned_data)
+            except SignerLocked:
+                return lockout_response(request)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:

@@ -15,6 +15,7 @@ class Notification(models.Model):
         DEVIATION = "deviation", "Visit done outside its window"
         DECISION = "decision", "Decision awaiting signature"
         CONCURRENCE = "concurrence", "Decision awaiting concurrence"
+        LOCKOUT = "lockout", "Account locked after failed sign-ins"
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                   related_name="notifications")

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 VISIT_KINDS = (Notification.Kind.OVERDUE, Notification.Kind.DUE_SOON, Notification.Kind.DEVIATION)
 DECISION_KINDS = (Notification.Kind.DECISION, Notification.Kind.CONCURRENCE)
-EMAIL_KINDS = VISIT_KINDS + DECISION_KINDS
+SECURITY_KINDS = (Notification.Kind.LOCKOUT,)
+EMAIL_KINDS = VISIT_KINDS + DECISION_KINDS + SECURITY_KINDS
 
 _CLAIM_SQL = """
 UPDATE {table} SET emailed_at = now()
@@ -80,6 +81,14 @@ def _send_to(user, claimed) -> None:
             subject=f"[TrialSite] {len(visit_notices)} visit notice{'s' if len(visit_notices) != 1 else ''}",
             message="Visits that need attention at your site:\n\n" + "\n".join(lines)
             + f"\n\nAll notices: {settings.SITE_URL}/notifications/\n",
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    for message, link in sorted((message, link) for _, kind, message, link, _ in claimed if kind in SECURITY_KINDS):
+        send_mail(
+            subject="[TrialSite] Security: an account was locked",
+            message=f"{message}\n\nSee and lift locks: {settings.SITE_URL}{link}\n"
+            "If this was not the account's owner, follow your site's security incident procedure.\n",
             from_email=None,
             recipient_list=[user.email],
         )
@@ -144,6 +153,36 @@ def decision_notify(*, decision, role: str) -> int:
     )
     send_pending_emails()
     return len(set(users) - existing)
+
+
+def administrators():
+    """Active users who administer the system: staff, superusers and holders of the administrator role."""
+    from django.db.models import Q
+
+    from trials.models import Role
+
+    return get_user_model().objects.filter(
+        Q(is_staff=True) | Q(is_superuser=True) | Q(memberships__role=Role.ADMINISTRATOR), is_active=True,
+    ).distinct()
+
+
+def lockout_notify(*, username: str, ip_address: str, link: str) -> int:
+    """Tell every administrator, in-app and by e-mail (21 CFR 11.300(d)), that sign-ins for
+    ``username`` from ``ip_address`` are locked out. Returns the notices created; the e-mails go out
+    through the outbox after commit."""
+    from outbox import enqueue
+
+    when = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
+    who = f"account “{username}”" if username else "an unknown account"
+    message = (f"Sign-in locked for {who} from {ip_address or 'an unknown address'} at {when} after "
+               f"{settings.AXES_FAILURE_LIMIT} failed attempts (password, one-time code or signature).")
+    notices = Notification.objects.bulk_create(
+        [Notification(recipient=admin, kind=Notification.Kind.LOCKOUT, message=message[:300], link=link)
+         for admin in administrators()]
+    )
+    if notices:
+        enqueue("notifications.tasks.send_emails")
+    return len(notices)
 
 
 def unread_count(user) -> int:

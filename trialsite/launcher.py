@@ -169,6 +169,18 @@ def resolve_services(*, roles: bool = False) -> Services:
                     roles_error)
 
 
+def _local_defaults(*, email: str, host: str | None = None) -> None:
+    """What a developer's machine lacks and a deployment must set (docs/security.md): an e-mail server
+    (here: e-mails printed to the log, or kept in memory for tests) and, on a loopback address served
+    over plain http, cookies without the Secure flag (browsers other than Chromium drop them on http)."""
+    if not os.environ.get("EMAIL_URL"):
+        os.environ["EMAIL_URL"] = email
+        if email.startswith("console") and host is not None:
+            _print("launcher: EMAIL_URL is not set: e-mails are printed to the log (set EMAIL_URL for an SMTP server)")
+    if host is not None and "DJANGO_SECURE_COOKIES" not in os.environ and host in {"127.0.0.1", "localhost", "::1"}:
+        os.environ["DJANGO_SECURE_COOKIES"] = "0"
+
+
 def _child_env(owner_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "trialsite.settings")
@@ -406,7 +418,10 @@ def _banner(url: str, services: Services, status: int | None) -> str:
     if users:
         keys = ("username", "password", "role", "site")
         lines.append("Demo logins:")
-        rows = [keys, *(tuple(_cell(user.get(key)) for key in keys) for user in users)]
+        rows = [(*keys, "one-time code"), *(
+            (*(_cell(user.get(key)) for key in keys),
+             f"./dev manage demo_code {user['username']}" if user.get("totp_secret") else "-")
+            for user in users)]
         lines.extend(f"  {row}" for row in _table(rows))
     else:
         lines.append(f"Note: {note}")
@@ -429,6 +444,7 @@ def up(argv: Sequence[str]) -> int:
         return _fail(f"PORT must be a number, not {os.environ['PORT']!r}")
     # Links in notices and e-mails point at this server unless a deployment says otherwise.
     os.environ.setdefault("SITE_URL", f"http://{_local_address(host)}:{port}")
+    _local_defaults(email="consolemail://", host=host)
 
     services = resolve_services(roles=True)
     if services.roles_error:
@@ -523,6 +539,7 @@ def _run_forwarding_signals(cmd: Sequence[str], owner_url: str | None = None) ->
 
 
 def test(argv: Sequence[str]) -> int:
+    _local_defaults(email="memorymail://")
     resolve_services()
     # (tests/conftest.py collects the static files, as deployed, into a temporary folder.)
     code = _run_forwarding_signals([sys.executable, "-m", "pytest", *argv])
@@ -535,6 +552,7 @@ def test(argv: Sequence[str]) -> int:
 def lint(argv: Sequence[str]) -> int:
     if argv:
         return _fail("lint takes no arguments")
+    _local_defaults(email="memorymail://")
     ruff = Path(sys.executable).with_name("ruff")
     ruff_cmd = [str(ruff)] if ruff.exists() else [sys.executable, "-m", "ruff"]
     _print("launcher: ruff check .")
@@ -548,6 +566,7 @@ def lint(argv: Sequence[str]) -> int:
 
 
 def manage(argv: Sequence[str]) -> int:
+    _local_defaults(email="consolemail://")
     services = resolve_services(roles=True)
     if services.roles_error:
         return _fail(f"{services.roles_error}; not running manage.py as a superuser")

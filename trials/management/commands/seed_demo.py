@@ -1,6 +1,9 @@
 """Create the demo sites and one user per role in every loaded trial (idempotent)."""
 
 import pghistory
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -34,6 +37,10 @@ class Command(BaseCommand):
                 if spec["role"] == Role.ADMINISTRATOR:
                     user.is_staff = user.is_superuser = True
                 user.save()
+                if spec.get("totp_secret") and not Authenticator.objects.filter(
+                        user=user, type=Authenticator.Type.TOTP).exists():
+                    TOTP.activate(user, spec["totp_secret"])
+                    RecoveryCodes.activate(user)
                 for trial in trials:
                     Membership.objects.get_or_create(
                         user=user, trial=trial, site=sites.get(spec["site"]), role=spec["role"],
