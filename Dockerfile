@@ -1,5 +1,6 @@
 # trialsite: one image for the web server, the Celery worker and Celery beat (see docker-compose.yml).
-# PostgreSQL and Redis come from outside: set DATABASE_URL, REDIS_URL and DJANGO_SECRET_KEY.
+# PostgreSQL and Redis come from outside: set DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY and EMAIL_URL
+# (docs/security.md, "Production environment").
 # DATABASE_URL is the application's role (owns nothing); only the release step that runs
 # `python manage.py migrate` also gets DATABASE_OWNER_URL, the owning role (docs/operations.md and
 # the `migrate` service of docker-compose.yml).
@@ -33,6 +34,7 @@ RUN pip install --no-deps -e . \
     && DJANGO_SECRET_KEY=build-only-not-secret \
        DATABASE_URL=postgres://build:build@localhost:5432/build \
        REDIS_URL=redis://localhost:6379/0 \
+       EMAIL_URL=dummymail:// \
        python manage.py collectstatic --noinput --verbosity 0
 
 USER app
