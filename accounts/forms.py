@@ -3,12 +3,13 @@ credentials (user name, password, one-time code)."""
 
 from __future__ import annotations
 
+from allauth.account.forms import ChangePasswordForm
 from allauth.core import context
 from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from django import forms
 from django.core.exceptions import ValidationError
 
-from accounts.lockout import is_locked
+from accounts.lockout import is_locked, record_failure
 
 LOCKED = ("This account is locked after too many failed attempts. An administrator can lift the lock; "
           "otherwise try again later.")
@@ -31,6 +32,25 @@ class LockoutAwareAuthenticateForm(_RefuseWhileLocked, AuthenticateForm):
 
 class LockoutAwareReauthenticateForm(_RefuseWhileLocked, ReauthenticateForm):
     pass
+
+
+class LockoutAwareChangePasswordForm(ChangePasswordForm):
+    """The current password on the change form is a credential too: a locked account cannot use the
+    form, and each wrong current password counts toward the lockout (the middleware then signs the
+    user out and shows the lockout page)."""
+
+    def clean_oldpassword(self):
+        request = context.request
+        username = self.user.get_username()
+        if is_locked(request, username):
+            request.axes_locked_out = True
+            raise ValidationError(LOCKED, code="locked")
+        try:
+            return super().clean_oldpassword()
+        except ValidationError:
+            if record_failure(request, username):
+                request.axes_locked_out = True
+            raise
 
 
 class SignerCredentialsMixin(forms.Form):

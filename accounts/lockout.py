@@ -7,14 +7,17 @@
 - a signature's user name, password or code (:mod:`accounts.signing`): the same signal.
 
 Each new lockout is reported to the administrators in-app and by e-mail (21 CFR 11.300(d)), once per
-account and address while the lock lasts.
+lock (further failures while it lasts are not reported again).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
+from urllib.parse import urlencode
 
+from allauth.account.authentication import get_authentication_records
 from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa import signals as mfa_signals
 from axes.handlers.proxy import AxesProxyHandler
@@ -22,7 +25,6 @@ from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.core.cache import cache
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -44,7 +46,7 @@ def lockout_response(request, original_response=None, credentials=None):
     the wrong credentials into that session may not be its owner."""
     if getattr(request, "user", None) is not None and request.user.is_authenticated:
         logout(request)
-    if getattr(request, "htmx", False):
+    if request.headers.get("HX-Request") == "true":
         response = HttpResponse(status=204)
         response["HX-Redirect"] = reverse("accounts:locked")
         return response
@@ -80,14 +82,37 @@ def is_locked(request, username: str) -> bool:
 
 @receiver(user_locked_out)
 def report_lockout(sender, request, username=None, ip_address=None, **kwargs):
+    """Report the failure that locks (axes counts ``AXES_FAILURE_LIMIT`` failures): not the further
+    failures while the lock lasts; a new lock after an administrator lifted one, or after the cool-off,
+    is reported again (axes counts afresh then)."""
     from notifications.services import lockout_notify
 
-    cooloff = settings.AXES_COOLOFF_TIME.total_seconds()
-    if not cache.add(f"accounts.lockout-reported:{username}:{ip_address}", 1, timeout=int(cooloff) or None):
+    if getattr(request, "axes_failures_since_start", None) != settings.AXES_FAILURE_LIMIT:
         return
     log.warning("accounts: sign-in locked out for user %r from %s", username, ip_address)
-    link = reverse("admin:axes_accessattempt_changelist")
+    query = {key: value for key, value in (("username", username), ("ip_address", ip_address)) if value}
+    link = reverse("admin:axes_accessattempt_changelist") + (f"?{urlencode(query)}" if query else "")
     lockout_notify(username=username or "", ip_address=ip_address or "", link=link)
+
+
+def client_ip(request) -> str | None:
+    """The client's address (AXES_CLIENT_IP_CALLABLE). Behind ``TRUSTED_PROXY_COUNT`` proxies that each
+    append the address they received from to X-Forwarded-For, it is that many entries from the right;
+    entries further left are whatever the client sent and are never believed. Without proxies, or when
+    the header has fewer entries than proxies (a request that did not come through them), it is the
+    connection's address."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    remote = request.META.get("REMOTE_ADDR") or None
+    if proxies <= 0:
+        return remote
+    entries = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if entry.strip()]
+    if len(entries) < proxies:
+        return remote
+    candidate = entries[-proxies]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 @receiver(mfa_signals.authentication_failed)
@@ -100,7 +125,14 @@ def enrolment_is_second_factor(sender, request, user, authenticator, **kwargs):
     """Activating TOTP takes a valid code from the new authenticator: this session has passed the second
     factor (otherwise the enrolled user would be signed out at once, see RequireSecondFactorMiddleware)."""
     if authenticator.type == authenticator.Type.TOTP and request is not None:
-        record_authentication(request, user, "mfa", type=authenticator.type, id=authenticator.pk, enrolled=True)
+        # Recorded as a re-authentication when the password was given within ACCOUNT_REAUTHENTICATION_TIMEOUT
+        # (the first sign-in's enrolment): allauth then shows the new recovery codes at once, instead of asking
+        # for the password again seconds after the sign-in that led here.
+        fresh = any(record.get("method") == "password"
+                    and time.time() - record.get("at", 0) < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+                    for record in get_authentication_records(request, user))
+        record_authentication(request, user, "mfa", type=authenticator.type, id=authenticator.pk, enrolled=True,
+                              reauthenticated=fresh)
 
 
 @receiver(user_logged_in)

@@ -50,9 +50,14 @@ def _url_name(request) -> str:
     return match.view_name
 
 
+def _is_htmx(request) -> bool:
+    # The header itself: these run before django-htmx's middleware has set request.htmx.
+    return request.headers.get("HX-Request") == "true"
+
+
 def _redirect(request, url: str):
     """A redirect that htmx follows as a whole-page navigation."""
-    if getattr(request, "htmx", False):
+    if _is_htmx(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response
@@ -92,7 +97,7 @@ class SessionLimitsMiddleware:
         if reason is not None:
             logout(request)
             messages.warning(request, reason)
-            if request.method != "GET" or getattr(request, "htmx", False):
+            if request.method != "GET" or _is_htmx(request):
                 # Nothing posted into an expired session runs; the user comes back to the page after sign-in.
                 back = request.headers.get("HX-Current-URL") or request.get_full_path()
                 back = urlsplit(back)

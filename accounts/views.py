@@ -3,6 +3,7 @@ signed in" (activity)."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from django.conf import settings
@@ -22,7 +23,9 @@ def _status(request) -> dict:
     absolute_left = settings.SESSION_MAX_HOURS * 3600 - (now - started)
     return {
         "signed_in": True,
-        "seconds_left": max(0, int(min(idle_left, absolute_left))),
+        # Rounded up: 0 only once the session has ended (the script then goes to the sign-in page; with
+        # a fraction of a second still left, that page would send it straight back, again and again).
+        "seconds_left": max(0, math.ceil(min(idle_left, absolute_left))),
         "idle_seconds": int(idle_seconds()),
         "warning_seconds": settings.SESSION_WARNING_SECONDS,
         "ends_by": "absolute" if absolute_left < idle_left else "idle",

@@ -168,10 +168,11 @@ def administrators():
 
 def lockout_notify(*, username: str, ip_address: str, link: str) -> int:
     """Tell every administrator, in-app and by e-mail (21 CFR 11.300(d)), that sign-ins for
-    ``username`` from ``ip_address`` are locked out. Returns the notices created; the e-mails go out
-    through the outbox after commit."""
+    ``username`` from ``ip_address`` are locked out; ``link`` is the admin's list of that lock.
+    Returns the notices created; the e-mails go out through the outbox after commit."""
     from outbox import enqueue
 
+    link = link[:200]  # the field's length (a long, attacker-chosen user name is cut)
     when = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
     who = f"account “{username}”" if username else "an unknown account"
     message = (f"Sign-in locked for {who} from {ip_address or 'an unknown address'} at {when} after "

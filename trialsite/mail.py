@@ -36,6 +36,10 @@ def mailer_from_url(url: str) -> dict:
         if not config.get("EMAIL_HOST"):
             raise ImproperlyConfigured("EMAIL_URL: an SMTP URL needs a host, e.g. smtp+tls://smtp.example.org:587")
         options = {_OPTIONS[key]: value for key, value in config.items() if key in _OPTIONS and value not in (None, "")}
+        if url.split(":", 1)[0].lower() in {"smtps", "smtp+ssl"}:
+            # Implicit TLS (port 465), not STARTTLS: django-environ reads smtps as use_tls.
+            options.pop("use_tls", None)
+            options["use_ssl"] = True
         options.setdefault("timeout", 30)
         mailer["OPTIONS"] = options
     elif backend.endswith("filebased.EmailBackend"):

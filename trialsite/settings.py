@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything reads the session or the user (a NUL in the session cookie would reach the database).
+    "trialsite.middleware.InputGuardMiddleware",  # undecodable or control-character input: 400 (docs/input.md)
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -80,7 +82,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "trialsite.middleware.InputGuardMiddleware",  # undecodable or control-character input: 400 (docs/input.md)
     "submissions.middleware.SubmissionTokenMiddleware",  # one click, one record (docs/once.md)
     # Who did it, for every audited change (pghistory context: user and URL).
     "pghistory.middleware.HistoryMiddleware",
@@ -175,6 +176,7 @@ LOGOUT_REDIRECT_URL = "login"
 # django-allauth: user names (accounts are made by administrators: no sign-up), password change and
 # e-mail reset, and its MFA app for the second factor (TOTP with recovery codes).
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"change_password": "accounts.forms.LockoutAwareChangePasswordForm"}
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -221,13 +223,11 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_SENSITIVE_PARAMETERS = ["password", "oldpassword", "password1", "password2", "code", "otp_code",
                              "csrfmiddlewaretoken", "submission_token", "comment", "justification"]
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
-# Behind AXES_PROXY_COUNT reverse proxies, the client address is that many entries from the right of
+# Behind TRUSTED_PROXY_COUNT reverse proxies, the client address is that many entries from the right of
 # X-Forwarded-For (0: no proxy, REMOTE_ADDR is the client); entries further left are the client's own
-# claims and are never trusted.
-_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
-AXES_IPWARE_PROXY_COUNT = _PROXY_COUNT or None
-AXES_IPWARE_PROXY_ORDER = "right-most"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if _PROXY_COUNT else ["REMOTE_ADDR"]
+# claims and are never trusted (accounts.lockout.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 
 # Sessions: an idle timeout (with a warning before it), an absolute lifetime, nothing kept when the
 # browser closes (accounts.middleware.SessionLimitsMiddleware, static/js/session-timeout.js).
