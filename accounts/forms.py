@@ -3,7 +3,7 @@ credentials (user name, password, one-time code)."""
 
 from __future__ import annotations
 
-from allauth.account.forms import ChangePasswordForm
+from allauth.account.forms import ChangePasswordForm, LoginForm, ResetPasswordForm, ResetPasswordKeyForm
 from allauth.core import context
 from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from django import forms
@@ -34,10 +34,37 @@ class LockoutAwareReauthenticateForm(_RefuseWhileLocked, ReauthenticateForm):
     pass
 
 
-class LockoutAwareChangePasswordForm(ChangePasswordForm):
+class _PlainLabels:
+    """The application's wording on django-allauth's forms: sentence-case labels, no placeholders."""
+
+    labels: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs.pop("placeholder", None)
+            if name in self.labels:
+                field.label = self.labels[name]
+
+
+class SignInForm(_PlainLabels, LoginForm):
+    labels = {"login": "User name", "password": "Password"}
+
+
+class PasswordResetRequestForm(_PlainLabels, ResetPasswordForm):
+    labels = {"email": "Your e-mail address"}
+
+
+class PasswordResetKeyForm(_PlainLabels, ResetPasswordKeyForm):
+    labels = {"password1": "New password", "password2": "New password again"}
+
+
+class LockoutAwareChangePasswordForm(_PlainLabels, ChangePasswordForm):
     """The current password on the change form is a credential too: a locked account cannot use the
     form, and each wrong current password counts toward the lockout (the middleware then signs the
     user out and shows the lockout page)."""
+
+    labels = {"oldpassword": "Current password", "password1": "New password", "password2": "New password again"}
 
     def clean_oldpassword(self):
         request = context.request
@@ -51,6 +78,13 @@ class LockoutAwareChangePasswordForm(ChangePasswordForm):
             if record_failure(request, username):
                 request.axes_locked_out = True
             raise
+
+
+class OneTimeCodeInput(forms.TextInput):
+    """A code is good once: after an error the field comes back empty, like a password's."""
+
+    def format_value(self, value):
+        return None
 
 
 class SignerCredentialsMixin(forms.Form):
@@ -69,7 +103,7 @@ class SignerCredentialsMixin(forms.Form):
     otp_code = forms.CharField(
         required=False, max_length=12, label="One-time code",
         help_text="The 6-digit code your authenticator app shows now.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
     signer_fields = ("username", "password", "otp_code")
@@ -80,6 +114,20 @@ class SignerCredentialsMixin(forms.Form):
 
         if signer is not None and not has_totp(signer):
             del self.fields["otp_code"]
+        elif signer is not None:
+            from accounts.signing import CODE_NEEDED
+
+            self.fields["otp_code"].required = True
+            self.fields["otp_code"].error_messages["required"] = CODE_NEEDED
+        self._signer_help = {name: self.fields[name].help_text for name in self.signer_fields if name in self.fields}
+
+    def _input_rules_for(self, name, field):
+        """The input rules apply (when the form has them) but say nothing on the credentials' fields."""
+        parent = getattr(super(), "_input_rules_for", None)
+        if parent is not None:
+            parent(name, field)
+        if name in self._signer_help:
+            field.help_text = self._signer_help[name]
 
     def signer_credentials(self) -> dict:
         """The credentials, popped from cleaned_data so they go nowhere else."""

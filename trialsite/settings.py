@@ -176,7 +176,12 @@ LOGOUT_REDIRECT_URL = "login"
 # django-allauth: user names (accounts are made by administrators: no sign-up), password change and
 # e-mail reset, and its MFA app for the second factor (TOTP with recovery codes).
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
-ACCOUNT_FORMS = {"change_password": "accounts.forms.LockoutAwareChangePasswordForm"}
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.SignInForm",
+    "change_password": "accounts.forms.LockoutAwareChangePasswordForm",
+    "reset_password": "accounts.forms.PasswordResetRequestForm",
+    "reset_password_from_key": "accounts.forms.PasswordResetKeyForm",
+}
 ACCOUNT_LOGIN_METHODS = {"username"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"

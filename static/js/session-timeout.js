@@ -85,7 +85,16 @@
       .then(schedule).catch(check).finally(function () { stay.disabled = false; });
   });
 
-  // Any htmx request is activity on the server: ask again how long is left.
-  document.addEventListener("htmx:afterRequest", function () { check(); });
+  // Any htmx request is activity on the server: ask again how long is left. Not when the answer sends
+  // the page elsewhere (HX-Redirect, e.g. to the lockout page after a signature's failed credentials):
+  // the status would then say "signed out" and this script would race htmx to the sign-in page.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const xhr = event.detail && event.detail.xhr;
+    if (xhr && (xhr.getResponseHeader("HX-Redirect") || xhr.getResponseHeader("HX-Refresh"))) {
+      clearTimeout(timer);
+      return;
+    }
+    check();
+  });
   check();
 })();
