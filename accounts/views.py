@@ -55,3 +55,11 @@ def locked(request):
     from accounts.lockout import locked_page
 
     return locked_page(request)
+
+
+def email_managed_by_administrators(request, *args, **kwargs):
+    """allauth's e-mail management (add an address, choose the primary one) is not offered: the address
+    receives password resets, so administrators set it with the account (admin › Users)."""
+    from django.http import Http404
+
+    raise Http404("E-mail addresses are set by your site's administrators.")

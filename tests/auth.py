@@ -51,6 +51,7 @@ def fresh_code(user) -> str:
 def sign_in(client, user):
     """Sign ``user`` in on ``client`` as the sign-in flow would (password, and second factor where the
     user's roles need one: an authenticator is enrolled for such a user first)."""
+    user.refresh_from_db()  # a password set since the object was loaded would make the session invalid
     needs_factor = policy.second_factor_required(user) or policy.has_totp(user)
     authenticator = None
     if needs_factor:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.factories import PASSWORD, MembershipFactory, SiteFactory, UserFactory
+from tests.factories import MembershipFactory, SiteFactory, UserFactory
 from trials.models import Role, Trial
 from trials.protocol_file import read_protocol
 from trials.services import protocol_load
@@ -92,9 +92,10 @@ def people(bat6005, site_a, site_b):
 
 @pytest.fixture
 def login(client):
+    """Sign a user in on the test client as the sign-in flow leaves a session (tests/auth.py)."""
+    from tests.auth import sign_in
+
     def _login(user):
-        client.logout()
-        assert client.login(username=user.username, password=PASSWORD)
-        return client
+        return sign_in(client, user)
 
     return _login

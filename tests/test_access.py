@@ -11,7 +11,7 @@ from escalation.models import EscalationDecision, Signature
 from escalation.services import decision_recommend
 from subjects.models import Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
-from tests.factories import PASSWORD
+from tests.auth import signed
 from tests.screening.helpers import predose
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +42,9 @@ def pending_decision(people, bat6005, subject_a):
 
 def test_coordinator_cannot_approve_a_decision(login, people, pending_decision):
     client = login(people["coordinator"])
+    # With the signer's own, correct credentials: the role is what is refused.
     response = client.post(reverse("escalation:decision", args=[pending_decision.pk]),
-                           {"meaning": "approved", "password": PASSWORD})
+                           signed(people["coordinator"], meaning="approved"))
     assert response.status_code == 403
     pending_decision.refresh_from_db()
     assert pending_decision.status == EscalationDecision.Status.PENDING
@@ -52,8 +53,9 @@ def test_coordinator_cannot_approve_a_decision(login, people, pending_decision):
 
 def test_sponsor_cannot_approve_a_decision(login, people, pending_decision):
     client = login(people["sponsor"])
+    # With the signer's own, correct credentials: the role is what is refused.
     response = client.post(reverse("escalation:decision", args=[pending_decision.pk]),
-                           {"meaning": "approved", "password": PASSWORD})
+                           signed(people["sponsor"], meaning="approved"))
     assert response.status_code == 403
     assert not Signature.objects.exists()
 

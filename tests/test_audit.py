@@ -17,7 +17,7 @@ from escalation.models import Signature
 from escalation.services import decision_recommend, decision_sign
 from subjects.models import AdverseEvent, Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
-from tests.factories import PASSWORD
+from tests.auth import signing
 from tests.screening.helpers import eligible_screening, predose
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +93,7 @@ def test_signatures_cannot_be_changed(people, bat6005, site_a):
     dose_record(subject=subject, drug=bat6005.drugs.get(), cycle=1, day=1,
                 administered_at=timezone.now() - timedelta(days=22), dose=10, user=people["coordinator"])
     decision = decision_recommend(trial=bat6005)
-    signature = decision_sign(decision=decision, user=people["investigator"], password=PASSWORD,
+    signature = decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]),
                               meaning="approved")
     with pytest.raises(DatabaseError), transaction.atomic():
         Signature.objects.filter(pk=signature.pk).update(printed_name="Someone else")

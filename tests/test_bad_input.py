@@ -10,9 +10,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.signing import CODE_NEEDED
 from screening.models import ScreeningRecord
 from subjects.models import AdverseEvent, DoseAdministration, Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
+from tests.auth import signed
 from tests.screening.helpers import eligible_screening, predose
 from trialsite.forms import CheckedForm
 
@@ -157,7 +159,7 @@ def test_dlt_outside_the_window_refused(login, people, bat6005, subject):
     assert not event.is_dlt and event.dlt_status == "" and event.adjudicated_by is None
 
 
-def test_sign_form_requires_password_and_reason(login, people, bat6005, subject):
+def test_sign_form_requires_credentials_and_reason(login, people, bat6005, subject):
     from escalation.services import decision_recommend
 
     dosed = timezone.now() - timedelta(days=22)
@@ -167,11 +169,16 @@ def test_sign_form_requires_password_and_reason(login, people, bat6005, subject)
     decision = decision_recommend(trial=bat6005)
     client = login(people["investigator"])
     url = reverse("escalation:decision", args=[decision.pk])
-    response = client.post(url, {"meaning": "approved", "password": ""})
+    investigator = people["investigator"]
+    response = client.post(url, {"meaning": "approved", "username": "", "password": "", "otp_code": ""})
+    assert response.status_code == 422
+    assert response.context["form"].errors["username"] == ["This field is required."]
     assert response.context["form"].errors["password"] == ["This field is required."]
-    response = client.post(url, {"meaning": "rejected", "password": "correct-horse-battery"})
+    response = client.post(url, signed(investigator, meaning="approved", otp_code=""))
+    assert response.context["form"].errors["otp_code"] == [CODE_NEEDED]
+    response = client.post(url, signed(investigator, meaning="rejected"))
     assert response.context["form"].errors["comment"] == ["Say why you do not approve this decision."]
-    response = client.post(url, {"meaning": "maybe", "password": "correct-horse-battery"})
+    response = client.post(url, signed(investigator, meaning="maybe"))
     assert "meaning" in response.context["form"].errors
     decision.refresh_from_db()
     assert decision.status == "pending" and not decision.signatures.exists()

@@ -18,8 +18,9 @@ from notifications.models import Notification
 from outbox.models import OutboxMessage
 from subjects.models import DoseAdministration
 from subjects.services import subject_enrol
+from tests.auth import signing
 from tests.conftest import load_trial, member
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import UserFactory
 from trials.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -93,7 +94,7 @@ def test_every_investigator_of_the_trial_is_notified_and_mailed_separately(peopl
 
 def test_no_notice_once_the_decision_no_longer_waits(people, bat6005, site_a):
     decision = past_window_decision(bat6005, site_a, people["coordinator"])
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved")
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved")
     # The notify message arrives late (re-published after a broker loss): the decision is signed.
     assert queued_notice(decision) == 0
     assert not Notification.objects.exists() and not mail.outbox
@@ -107,7 +108,7 @@ def test_sponsor_is_notified_once_when_a_decision_awaits_concurrence(login, site
     sponsor = member(trial, Role.SPONSOR, None, "s-lvgn")
     decision = past_window_decision(trial, site_a, coordinator, subjects=3)
     assert queued_notice(decision) == 1  # the investigator's
-    decision_sign(decision=decision, user=investigator, password=PASSWORD, meaning="approved")
+    decision_sign(decision=decision, user=investigator, **signing(investigator), meaning="approved")
     decision.refresh_from_db()
     assert decision.status == EscalationDecision.Status.CONCURRENCE
 

@@ -14,8 +14,8 @@ from escalation.selectors import cohort_state, escalation_evidence
 from escalation.services import decision_recommend, decision_sign
 from subjects.models import AdverseEvent, Subject
 from subjects.services import adverse_event_record, dlt_adjudicate, dose_record, subject_enrol
+from tests.auth import signed, signing
 from tests.conftest import load_trial, member
-from tests.factories import PASSWORD
 from tests.screening.helpers import predose
 from trialrules import dlt
 from trialrules.escalation import Design, parse_outcomes, recommend, recommend_for_cohort
@@ -235,7 +235,7 @@ def bat_at_100mg_recommended(people, trial, site):
     """BAT6005: 10 mg (1 subject) and 30 mg (1 subject), both windows closed: 'escalate to 100 mg'."""
     dosed(trial, site, people["coordinator"], "AA", 80)
     first = decision_recommend(trial=trial)
-    decision_sign(decision=first, user=people["investigator"], password=PASSWORD, meaning="approved")
+    decision_sign(decision=first, user=people["investigator"], **signing(people["investigator"]), meaning="approved")
     dosed(trial, site, people["coordinator"], "BB", 55)
     second = decision_recommend(trial=trial)
     assert (second.next_dose_level.label, second.add_subjects) == ("100 mg", 1)
@@ -247,10 +247,10 @@ def test_an_override_opens_a_cohort_that_fills_to_its_capacity(people, bat6005, 
     decision = bat_at_100mg_recommended(people, bat6005, site_a)
     level_30 = bat6005.dose_levels.get(label="30 mg")
     client = login(people["investigator"])
-    response = client.post(reverse("escalation:decision", args=[decision.pk]), {
-        "meaning": "approved", "password": PASSWORD, "next_dose_level": level_30.pk, "add_subjects": 3,
-        "justification": "Grade 2 infusion reactions after the window at 30 mg; confirm 30 mg in 3 more.",
-    })
+    response = client.post(reverse("escalation:decision", args=[decision.pk]), signed(
+        people["investigator"], meaning="approved", next_dose_level=level_30.pk, add_subjects=3,
+        justification="Grade 2 infusion reactions after the window at 30 mg; confirm 30 mg in 3 more.",
+    ))
     assert response.status_code == 302
     cohort = Cohort.objects.get(trial=bat6005, status="open")
     assert (cohort.dose_level, cohort.capacity, cohort.opened_by_id) == (level_30, 3, decision.pk)
@@ -277,7 +277,7 @@ def test_an_override_opens_a_cohort_that_fills_to_its_capacity(people, bat6005, 
 def test_a_cohort_opened_by_an_override_waits_for_its_own_windows(people, bat6005, site_a):
     decision = bat_at_100mg_recommended(people, bat6005, site_a)
     level_30 = bat6005.dose_levels.get(label="30 mg")
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved",
                   next_dose_level=level_30, add_subjects=3, justification="Confirm 30 mg in a full cohort first.")
     cohort = Cohort.objects.get(trial=bat6005, status="open")
     for initials, days_ago in (("CC", 10), ("DD", 9), ("EE", 8)):
@@ -307,7 +307,7 @@ def decided_lvgn(lvgn, site_a):
     adverse_event_record(subject=subjects[0], user=people["coordinator"], term="Fatigue", grade=1,
                          attribution="unlikely", onset_date=first_day(subjects[0]) + timedelta(days=2))
     decision = decision_recommend(trial=trial)
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved",
                   next_dose_level=decision.next_dose_level, add_subjects=2,
                   justification="The hypertension recovered within 3 days; two more suffice.",
                   comment="Discussed with QZY-family at the bedside.")
@@ -345,7 +345,7 @@ def test_sponsor_sees_counts_dlt_terms_and_study_days_only(decided_lvgn, login):
 @pytest.mark.django_db
 def test_sponsor_sees_no_subject_codes_in_an_invalidation_reason(decided_lvgn, login):
     trial, people, subjects, decision = decided_lvgn
-    decision_sign(decision=decision, user=people["sponsor"], password=PASSWORD, meaning="concurred")
+    decision_sign(decision=decision, user=people["sponsor"], **signing(people["sponsor"]), meaning="concurred")
     AdverseEvent.objects.filter(subject=subjects[0]).update(grade=2)
     decision_recommend(trial=trial)
     decision.refresh_from_db()
@@ -370,7 +370,7 @@ def test_home_pages_list_what_waits(lvgn, site_a, login):
     assert "Decisions to sign" in home and url in home
     assert "awaiting your concurrence" not in login(people["sponsor"]).get(reverse("home")).content.decode()
 
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved")
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved")
     sponsor_home = login(people["sponsor"]).get(reverse("home")).content.decode()
     assert "Decisions awaiting your concurrence" in sponsor_home and url in sponsor_home
     assert "Decisions to sign" not in login(people["investigator"]).get(reverse("home")).content.decode()
@@ -397,10 +397,10 @@ def test_a_closed_cohort_says_why(lvgn, site_a, login):
 
     decision = decision_recommend(trial=trial, now=timezone.now() + timedelta(days=14))
     assert "its decision awaits the investigator&#x27;s signature" in shown()
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved",
                   now=timezone.now() + timedelta(days=14))
     assert "its decision awaits the sponsor&#x27;s concurrence" in shown()
-    decision_sign(decision=decision, user=people["sponsor"], password=PASSWORD, meaning="concurred",
+    decision_sign(decision=decision, user=people["sponsor"], **signing(people["sponsor"]), meaning="concurred",
                   now=timezone.now() + timedelta(days=14))
     cohort.refresh_from_db()
     assert cohort.status == "decided" and cohort_state(cohort).headline.startswith("Decided: Continue: 3 subject(s)")

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
+from allauth.mfa import app_settings as mfa_settings
 from django.apps import apps
+from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection, models, transaction
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
@@ -31,9 +35,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts import policy
 from escalation.services import decision_recommend
 from subjects.models import AdverseEvent, DoseAdministration, Subject
 from subjects.services import adverse_event_record, dose_record, subject_enrol
+from tests.auth import code as totp_code
+from tests.auth import fresh_code, sign_in, totp_secret
 from tests.factories import PASSWORD
 from tests.screening.helpers import eligible_screening, predose
 from tests.test_records import dosed  # noqa: F401 - the fixture: a BAT6005 subject dosed 23 days ago
@@ -69,7 +76,8 @@ hostile_values = st.one_of(
 ENCODINGS = ["multipart", "multipart", "multipart", "urlencoded", "urlencoded", "utf-16", "latin-1", "x-bogus",
              "invalid-utf-8"]
 # Values that make an empty field plausible, so a POST whose hostile value is harmless goes through to
-# the service (and the completeness checks): by field name, then by input type.
+# the service (and the completeness checks): by field name, then by input type. A signature's user name
+# and one-time code are the signer's own (``_plausible``).
 PLAUSIBLE_BY_NAME = {"term": "Fatigue", "initials": "XYZ", "password": PASSWORD, "weight_kg": "70"}
 
 ACCEPTED = (301, 302, 303)
@@ -90,6 +98,7 @@ class World:
     oral_drug: object
     dispensing: object
     clients: dict[str, Client] = field(default_factory=dict)
+    users: dict[str, object] = field(default_factory=dict)
 
 
 def _oral_subject(people, site_a):
@@ -137,7 +146,11 @@ def world(request, people, bat6005, site_a):
     for role in ROLES:
         client = Client(enforce_csrf_checks=True)
         if role != "anonymous":
-            assert client.login(username=people[role].username, password=PASSWORD)
+            # As saved: _oral_subject's member() set the password again (a session made from the stale
+            # object would not be valid).
+            people[role].refresh_from_db()
+            sign_in(client, people[role])
+            world.users[role] = people[role]
         world.clients[role] = client
     return world
 
@@ -156,6 +169,8 @@ URL_OBJECTS = {
     ("subjects:dispensing_return", "pk"): "dispensing",
 }
 DEFAULT_OBJECTS = {"pk": "subject", "code": "trial"}
+# The keys of allauth's e-mail links (confirm an address, reset a password): ones that are no one's.
+LINK_KEYS = {"key": "no-such-key", "uidb36": "0"}
 
 
 def named_patterns(resolver=None, namespace=""):
@@ -165,13 +180,17 @@ def named_patterns(resolver=None, namespace=""):
                 continue
             yield from named_patterns(pattern, f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace)
         elif pattern.name:
-            yield namespace + pattern.name, list(getattr(pattern.pattern, "converters", {}))
+            # A path()'s converters, or a re_path()'s named groups (allauth's e-mail links).
+            params = getattr(pattern.pattern, "converters", None) or pattern.pattern.regex.groupindex
+            yield namespace + pattern.name, list(params)
 
 
 def _argument(world: World, name: str, param: str):
     matches = [attribute for (prefix, argument), attribute in URL_OBJECTS.items()
                if argument == param and (name == prefix or (prefix.endswith(":") and name.startswith(prefix)))]
     attribute = matches[0] if matches else DEFAULT_OBJECTS.get(param)
+    if attribute is None and param in LINK_KEYS:
+        return LINK_KEYS[param]
     if attribute is None:
         raise AssertionError(f"{name}: no value for the URL argument {param!r}; give one in URL_OBJECTS")
     obj = getattr(world, attribute)
@@ -219,6 +238,7 @@ class FormTarget:
     page: str
     action: str
     fields: list[Field]
+    user: object = None
 
     def baseline(self) -> dict[str, list[str]]:
         """The form as a person would send it: what the page shows, empty fields given a plausible value."""
@@ -236,16 +256,20 @@ class FormTarget:
             elif f.kind in ("submit", "button") and f.tag == "button":
                 data.setdefault(f.name, [f.value])
             else:
-                data[f.name] = [f.value if f.value.strip() else _plausible(f, anonymous=self.role == "anonymous")]
+                data[f.name] = [f.value if f.value.strip() else _plausible(f, self.user)]
         return data
 
     def names(self) -> list[str]:
         return sorted({f.name for f in self.fields if f.name != "csrfmiddlewaretoken"})
 
 
-def _plausible(f: Field, *, anonymous: bool) -> str:
-    if anonymous:  # a login that succeeded would rotate the CSRF token of the anonymous client
+def _plausible(f: Field, user) -> str:
+    if user is None:  # anonymous: a login that succeeded would rotate the CSRF token of the anonymous client
         return ""
+    if f.name == "username":
+        return user.get_username()
+    if f.name == "otp_code":
+        return fresh_code(user) if policy.has_totp(user) else ""
     if f.name in PLAUSIBLE_BY_NAME:
         return PLAUSIBLE_BY_NAME[f.name]
     now = timezone.localtime()
@@ -331,7 +355,7 @@ def discover(world: World) -> Site:
                     if form["method"] == "post":
                         if not action.startswith(SKIPPED_ACTIONS) and key not in seen:
                             seen.add(key)
-                            forms.append(FormTarget(role, url, action, form["fields"]))
+                            forms.append(FormTarget(role, url, action, form["fields"], world.users.get(role)))
                     else:
                         gets.setdefault((role, urlsplit(action).path), set()).update(
                             f.name for f in form["fields"])
@@ -437,8 +461,27 @@ class Outcome:
     statuses: dict[int, int] = field(default_factory=dict)
 
 
+@contextmanager
+def restored(client: Client, user):
+    """What a request changed outside the rolled-back savepoint, put back: the session cookie (a password
+    change or a lockout gives the client a new session, which the rollback removes) and the one-time
+    codes allauth marks as used in the cache (a signature spends one)."""
+    cookie = client.cookies.get(django_settings.SESSION_COOKIE_NAME)
+    kept = cookie.value if cookie is not None else None
+    try:
+        yield
+    finally:
+        if kept is not None:
+            client.cookies[django_settings.SESSION_COOKIE_NAME] = kept
+        if user is not None and policy.has_totp(user):
+            secret = totp_secret(user)
+            window = range(-mfa_settings.TOTP_TOLERANCE, mfa_settings.TOTP_TOLERANCE + 1)
+            cache.delete_many([f"allauth.mfa.totp.used?user={user.pk}&code={totp_code(secret, steps)}"
+                               for steps in window])
+
+
 def post_and_check(world: World, target: FormTarget, data: dict, encoding: str, htmx: bool, outcome: Outcome):
-    with transaction.atomic():
+    with restored(world.clients[target.role], target.user), transaction.atomic():
         before = row_counts()
         response = send_post(world.clients[target.role], target.action, data, encoding, htmx)
         outcome.requests += 1
@@ -645,7 +688,7 @@ def test_a_login_post_in_another_charset_is_a_400(db, charset):
     """Today utf-16 is a 500: Django refuses the body in the CSRF check, then again in its 400 handler."""
     client = Client(enforce_csrf_checks=True)
     token = client.get("/login/").cookies["csrftoken"].value
-    text = f"csrfmiddlewaretoken={token}&username=coordinator&password=x"
+    text = f"csrfmiddlewaretoken={token}&login=coordinator&password=x"
     body = text.encode("utf-16") if charset == "utf-16" else text.encode()
     response = client.generic("POST", "/login/", body,
                               content_type=f"application/x-www-form-urlencoded; charset={charset}")
@@ -656,9 +699,9 @@ def test_a_login_post_in_another_charset_is_a_400(db, charset):
 def test_an_undecodable_form_body_is_a_400_naming_the_field(db):
     client = Client(enforce_csrf_checks=True)
     token = client.get("/login/").cookies["csrftoken"].value
-    response = client.generic("POST", "/login/", f"csrfmiddlewaretoken={token}&username=%ff%fe".encode(),
+    response = client.generic("POST", "/login/", f"csrfmiddlewaretoken={token}&login=%ff%fe".encode(),
                               content_type="application/x-www-form-urlencoded")
-    _refused(response, "username", "not UTF-8")
+    _refused(response, "login", "not UTF-8")
 
 
 def test_a_cookie_with_a_nul_is_refused_without_reading_the_session(db):

@@ -28,7 +28,7 @@ from subjects.services import adverse_event_record, dose_record, subject_enrol
 from submissions import tokens
 from submissions.middleware import ALREADY_SUBMITTED
 from submissions.models import SubmissionToken
-from tests.factories import PASSWORD
+from tests.auth import signed
 from tests.screening.helpers import eligible_screening, predose, site_ulns
 from tests.visits.conftest import make_subject
 from visits.models import FollowUp
@@ -329,7 +329,7 @@ class TestEachForm:
         decision = decision_recommend(trial=bat6005)
         client = login(people["investigator"])
         first, second, written = submit_twice(client, reverse("escalation:decision", args=[decision.pk]),
-                                              "sign-form", {"meaning": "approved", "password": PASSWORD})
+                                              "sign-form", signed(people["investigator"], meaning="approved"))
         assert_once(client, first, second, written)
         assert Signature.objects.filter(decision=decision).count() == 1
 

@@ -237,9 +237,11 @@ def test_nothing_changed_is_refused(people, dosed):
 
 @pytest.fixture
 def admin_client(client, django_user_model):
+    """A superuser signed in as the sign-in flow leaves it (administrators need a second factor)."""
+    from tests.auth import sign_in
+
     admin = django_user_model.objects.create_superuser("root", "root@example.org", "root-password-9")
-    client.force_login(admin)
-    return client
+    return sign_in(client, admin)
 
 
 def test_admin_cannot_bypass_the_workflow(admin_client, people, dosed, bat6005):

@@ -15,8 +15,8 @@ from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.services import decision_recommend, decision_sign, dose_level_add_intermediate
 from subjects.models import AdverseEvent
 from subjects.services import adverse_event_record, dose_record, subject_enrol
+from tests.auth import signed, signing
 from tests.conftest import load_trial, member
-from tests.factories import PASSWORD
 from tests.screening.helpers import predose
 from trials.models import Role
 
@@ -46,12 +46,12 @@ def test_decision_that_differs_needs_a_justification(people, bat6005, first_deci
     _, decision = first_decision
     level_1 = bat6005.dose_levels.get(label="10 mg")
     with pytest.raises(ValidationError) as excinfo:
-        decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
-                      next_dose_level=level_1, add_subjects=2, justification="")
+        decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]),
+                      meaning="approved", next_dose_level=level_1, add_subjects=2, justification="")
     assert "justification" in excinfo.value.message_dict
     assert not Signature.objects.exists()
 
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved",
                   next_dose_level=level_1, add_subjects=2,
                   justification="Grade 2 fatigue after the window; repeat 10 mg first.")
     decision.refresh_from_db()
@@ -63,7 +63,7 @@ def test_decision_that_differs_needs_a_justification(people, bat6005, first_deci
 
 def test_choosing_exactly_the_recommendation_is_no_override(people, bat6005, first_decision):
     _, decision = first_decision
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved",
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved",
                   next_dose_level=decision.next_dose_level, add_subjects=1)
     decision.refresh_from_db()
     assert not decision.overridden and decision.justification == ""
@@ -75,11 +75,12 @@ def test_override_form_errors_name_the_fields(login, people, bat6005, first_deci
     client = login(people["investigator"])
     url = reverse("escalation:decision", args=[decision.pk])
     level_1 = bat6005.dose_levels.get(label="10 mg")
-    response = client.post(url, {"meaning": "approved", "password": PASSWORD, "next_dose_level": level_1.pk})
+    investigator = people["investigator"]
+    response = client.post(url, signed(investigator, meaning="approved", next_dose_level=level_1.pk))
     assert response.status_code == 422
     assert response.context["form"].errors["add_subjects"] == ["Give how many subjects join (at least 1)."]
-    response = client.post(url, {"meaning": "approved", "password": PASSWORD, "next_dose_level": level_1.pk,
-                                 "add_subjects": 2, "justification": "short"})
+    response = client.post(url, signed(investigator, meaning="approved", next_dose_level=level_1.pk,
+                                       add_subjects=2, justification="short"))
     assert "justification" in response.context["form"].errors
     assert 'value="2"' in response.content.decode()
     decision.refresh_from_db()
@@ -97,18 +98,18 @@ def test_sponsor_concurrence_is_a_second_signature(site_a):
     assert decision.next_dose_level.label.startswith("LVGN6051 3 mg/kg") and decision.add_subjects == 3
 
     with pytest.raises(PermissionDenied):  # the sponsor cannot approve in the investigator's place
-        decision_sign(decision=decision, user=sponsor, password=PASSWORD, meaning="approved")
-    decision_sign(decision=decision, user=investigator, password=PASSWORD, meaning="approved")
+        decision_sign(decision=decision, user=sponsor, **signing(sponsor), meaning="approved")
+    decision_sign(decision=decision, user=investigator, **signing(investigator), meaning="approved")
     decision.refresh_from_db()
     assert decision.status == EscalationDecision.Status.CONCURRENCE
     assert not Cohort.objects.filter(trial=trial, status="open").exists()  # not in effect yet
 
     with pytest.raises(PermissionDenied):
-        decision_sign(decision=decision, user=investigator, password=PASSWORD, meaning="concurred")
+        decision_sign(decision=decision, user=investigator, **signing(investigator), meaning="concurred")
     with pytest.raises(ValidationError) as excinfo:
-        decision_sign(decision=decision, user=sponsor, password=PASSWORD, meaning="declined")
+        decision_sign(decision=decision, user=sponsor, **signing(sponsor), meaning="declined")
     assert "comment" in excinfo.value.message_dict
-    decision_sign(decision=decision, user=sponsor, password=PASSWORD, meaning="concurred")
+    decision_sign(decision=decision, user=sponsor, **signing(sponsor), meaning="concurred")
     decision.refresh_from_db()
     assert decision.status == "approved"
     assert [(s.role, s.meaning) for s in decision.signatures.all()] == [("investigator", "approved"),
@@ -127,10 +128,10 @@ def test_sponsor_signs_concurrence_in_the_browser_form(login, site_a):
     client = login(sponsor)
     url = reverse("escalation:decision", args=[decision.pk])
     assert b"sign-form" not in client.get(url).content  # nothing to concur with yet
-    decision_sign(decision=decision, user=investigator, password=PASSWORD, meaning="approved")
+    decision_sign(decision=decision, user=investigator, **signing(investigator), meaning="approved")
     page = client.get(url)
     assert b"Sponsor concurrence" in page.content and b'value="concurred"' in page.content
-    assert client.post(url, {"meaning": "concurred", "password": PASSWORD}).status_code == 302
+    assert client.post(url, signed(sponsor, meaning="concurred")).status_code == 302
     decision.refresh_from_db()
     assert decision.status == "approved"
 
@@ -141,7 +142,8 @@ def test_changed_data_invalidates_a_pending_decision_at_signature(people, bat600
                                 onset_date=subject.first_dose().administered_at.date(),
                                 recorded_by=people["coordinator"])
     with pytest.raises(ValidationError, match="invalidated"):
-        decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved")
+        decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]),
+                      meaning="approved")
     decision.refresh_from_db()
     assert decision.status == "invalidated" and not decision.signatures.exists()
     assert "changed before the decision was signed" in decision.invalidated_reason
@@ -149,7 +151,7 @@ def test_changed_data_invalidates_a_pending_decision_at_signature(people, bat600
 
 def test_changed_data_invalidates_an_approved_decision(people, bat6005, first_decision):
     subject, decision = first_decision
-    decision_sign(decision=decision, user=people["investigator"], password=PASSWORD, meaning="approved")
+    decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved")
     assert Cohort.objects.get(status="open").dose_level.label == "30 mg"
     # A DLT inside the first subject's window is entered after the approval.
     adverse_event_record(subject=subject, user=people["coordinator"], term="Hepatic failure", grade=3,

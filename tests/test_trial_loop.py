@@ -13,7 +13,7 @@ from django.utils import timezone
 from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.tasks import review_open_cohorts
 from subjects.models import AdverseEvent, Subject
-from tests.factories import PASSWORD
+from tests.auth import signed
 from tests.screening.helpers import eligible_screening, enrolment_dated, predose
 
 pytestmark = pytest.mark.django_db
@@ -88,21 +88,21 @@ def test_coordinator_to_sponsor(people, login, bat6005, site_a):
     page = client.get(reverse("escalation:decision", args=[decision.pk]))
     assert page.status_code == 200 and b"sign-form" not in page.content
     forbidden = client.post(reverse("escalation:decision", args=[decision.pk]),
-                            {"meaning": "approved", "password": PASSWORD})
+                            signed(people["coordinator"], meaning="approved"))
     assert forbidden.status_code == 403
     assert not Signature.objects.exists()
 
-    # The investigator sees it, and approves it by re-entering the password.
+    # The investigator sees it, and approves it by re-entering user name, password and one-time code.
     client = login(people["investigator"])
     assert b"cohort 1" in client.get(reverse("home")).content
     page = client.get(reverse("escalation:decision", args=[decision.pk]))
     assert b"sign-form" in page.content
     wrong = client.post(reverse("escalation:decision", args=[decision.pk]),
-                        {"meaning": "approved", "password": "not-my-password"})
+                        signed(people["investigator"], meaning="approved", password="not-my-password"))
     assert wrong.status_code == 422
     assert wrong.context["form"].errors["password"] == ["The password is not correct."]
     response = client.post(reverse("escalation:decision", args=[decision.pk]),
-                           {"meaning": "approved", "password": PASSWORD, "comment": "Agreed with sponsor"})
+                           signed(people["investigator"], meaning="approved", comment="Agreed with sponsor"))
     assert response.status_code == 302
     decision.refresh_from_db()
     assert decision.status == EscalationDecision.Status.APPROVED

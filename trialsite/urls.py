@@ -3,6 +3,7 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import email_managed_by_administrators as account_admin_only
 from trialsite import views
 
 # The admin signs in through the same flow (second factor, lockout): its own log-in form redirects there.
@@ -14,6 +15,7 @@ urlpatterns = [
     path("login/", account_views.login, name="login"),
     path("logout/", account_views.logout, name="logout"),
     path("accounts/", include("accounts.urls")),
+    path("accounts/email/", account_admin_only, name="account_email"),
     path("accounts/", include("allauth.urls")),
     path("trials/", include("trials.urls")),
     path("subjects/", include("subjects.urls")),

@@ -9,10 +9,13 @@ from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accounts import policy
 from escalation.models import Cohort, EscalationDecision
 from subjects.models import Subject
+from tests.auth import fresh_code, totp_secret
 from tests.factories import PASSWORD
 from tests.screening.helpers import enrolment_dated, investigator_judges_reserved, predose, site_ulns
 from trialsite.celery import app as celery_app
@@ -20,14 +23,42 @@ from trialsite.celery import app as celery_app
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def unused_code(user) -> str:
+    """A one-time code of the user's authenticator not used yet; when every code of the tolerance window
+    is (several sign-ins and signatures within a minute), the next period's."""
+    try:
+        return fresh_code(user)
+    except AssertionError:
+        time.sleep(30 - time.time() % 30 + 0.5)
+        return fresh_code(user)
+
+
 def log_in(page, username):
+    """Sign in through the pages, as a person does: the user name and password on /login/ (allauth's
+    field is ``login``), then, for a user whose role needs a second factor, the code of the authenticator
+    (enrolled beforehand, as at a first sign-in) on the one-time code page."""
+    user = get_user_model().objects.get(username=username)
+    needs_code = policy.second_factor_required(user) or policy.has_totp(user)
+    if needs_code:
+        totp_secret(user)
     page.context.clear_cookies()
     page.goto("/")
     assert "/login/" in page.url
-    page.fill("#id_username", username)
+    page.fill("#id_login", username)
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
+    if needs_code:
+        page.wait_for_url("**/accounts/2fa/authenticate/")
+        page.fill("#id_code", unused_code(user))
+        page.click("main button[type=submit]")
     page.wait_for_url(re.compile(r"/$"))
+
+
+def fill_signature(page, user, password=PASSWORD):
+    """The signature's credentials: the signer's user name, a password and a fresh one-time code."""
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", password)
+    page.fill("#id_otp_code", unused_code(user))
 
 
 def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
@@ -131,7 +162,7 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         page.goto(f"/escalation/decisions/{decision.pk}/")
         assert page.locator("#sign-form").count() == 0
 
-        # The investigator signs: wrong password first, then the right one.
+        # The investigator signs (user name, password, one-time code): wrong password first, then the right one.
         log_in(page, "investigator")
         page.goto("/")
         assert "Decisions to sign" in page.inner_text("main")
@@ -140,13 +171,13 @@ def test_trial_loop_in_the_browser(page, shot, people, bat6005, site_a):
         assert "Continue: 2 subject(s) at 10 mg" in page.inner_text(".recommendation")
         shot(page, "decision-pending")
         page.check("input[value=approved]")
-        page.fill("#id_password", "wrong-password")
+        fill_signature(page, people["investigator"], password="wrong-password")
         page.click("#sign-form button[type=submit]")
         page.wait_for_selector("#id_password-error")
         assert "The password is not correct." in page.inner_text("#id_password-error")
         shot(page, "decision-wrong-password")
         page.check("input[value=approved]")
-        page.fill("#id_password", PASSWORD)
+        fill_signature(page, people["investigator"])
         page.fill("#id_comment", "Discussed with the sponsor on the phone.")
         page.click("#sign-form button[type=submit]")
         page.wait_for_selector(".signature")

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.factories import PASSWORD
+from tests.browser.test_trial_loop_browser import log_in
 from tests.visits.conftest import make_subject
 from visits.models import PlannedVisit
 from visits.watch import run_watch
@@ -23,11 +23,7 @@ def test_coordinator_records_a_visit_and_sees_the_overdue_list(page, shot, peopl
     run_watch(timezone.localdate(), email=False)
     c2 = PlannedVisit.objects.get(subject=subject, code="C2D1")
 
-    page.goto("/")
-    page.fill("#id_username", "coordinator")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
+    log_in(page, "coordinator")
     assert re.search(r"Notifications\s*\d+", page.inner_text("#nav-notifications"))
 
     page.goto(f"/visits/subjects/{subject.pk}/")
