@@ -25,10 +25,12 @@ from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models import Sum
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,28 @@ def username_of(request, credentials: dict | None) -> str | None:
     return str(name) if name else None
 
 
+def _failures(**lookup) -> int:
+    """Failures counted now (within the cool-off) for ``lookup`` (a user name or an address)."""
+    from axes.models import AccessAttempt
+
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    total = AccessAttempt.objects.filter(attempt_time__gte=since, **lookup).aggregate(n=Sum("failures_since_start"))
+    return total["n"] or 0
+
+
+def lockout_parameters(request_or_attempt, credentials=None) -> list[str]:
+    """What locks (AXES_LOCKOUT_PARAMETERS): the account, at AXES_FAILURE_LIMIT failures from anywhere;
+    and the client address once failures from it, for any accounts, reach ADDRESS_FAILURE_LIMIT (higher:
+    people who share an address, a hospital's NAT or the demo's 127.0.0.1, are not all locked out by
+    one person's typing, while spraying passwords over many accounts from one address is stopped)."""
+    params = ["username"]
+    address = getattr(request_or_attempt, "axes_ip_address", None) or getattr(request_or_attempt, "ip_address", None)
+    limit = settings.ADDRESS_FAILURE_LIMIT
+    if limit > 0 and address and _failures(ip_address=address) >= limit:
+        params.append("ip_address")
+    return params
+
+
 def record_failure(request, username: str) -> bool:
     """Count a failed credential for ``username`` from this client; True when it is now locked out."""
     user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
@@ -82,12 +106,16 @@ def is_locked(request, username: str) -> bool:
 
 @receiver(user_locked_out)
 def report_lockout(sender, request, username=None, ip_address=None, **kwargs):
-    """Report the failure that locks (axes counts ``AXES_FAILURE_LIMIT`` failures): not the further
-    failures while the lock lasts; a new lock after an administrator lifted one, or after the cool-off,
-    is reported again (axes counts afresh then)."""
+    """Report the failure that locks (the account's ``AXES_FAILURE_LIMIT``-th, or the address's
+    ``ADDRESS_FAILURE_LIMIT``-th, within the cool-off), not the further failures while the lock lasts;
+    a new lock after an administrator lifted one, or after the cool-off, is reported again (axes
+    counts afresh then)."""
     from notifications.services import lockout_notify
 
-    if getattr(request, "axes_failures_since_start", None) != settings.AXES_FAILURE_LIMIT:
+    account_lock = bool(username) and _failures(username=username) == settings.AXES_FAILURE_LIMIT
+    address_lock = (settings.ADDRESS_FAILURE_LIMIT > 0 and bool(ip_address)
+                    and _failures(ip_address=ip_address) == settings.ADDRESS_FAILURE_LIMIT)
+    if not (account_lock or address_lock):
         return
     log.warning("accounts: sign-in locked out for user %r from %s", username, ip_address)
     query = {key: value for key, value in (("username", username), ("ip_address", ip_address)) if value}

@@ -214,13 +214,10 @@ MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["investigator", "sp
 # admin (Axes › Access attempts) or with `manage.py axes_reset_username NAME`.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=30.0))
-# Each parameter locks on its own: the account after N failures from anywhere, the client address after N
-# failures for any accounts. Where many users share one address (a hospital's NAT), AXES_LOCKOUT_BY=username
-# or username+ip_address (the pair) avoids locking the whole site out (docs/security.md).
-AXES_LOCKOUT_PARAMETERS = [
-    part.split("+") if "+" in part else part
-    for part in env.list("AXES_LOCKOUT_BY", default=["username", "ip_address"])
-]
+# The account locks at AXES_FAILURE_LIMIT failures; the client address at ADDRESS_FAILURE_LIMIT failures
+# for any accounts (0: addresses never lock), see accounts.lockout.lockout_parameters.
+AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
+ADDRESS_FAILURE_LIMIT = env.int("AXES_ADDRESS_FAILURE_LIMIT", default=20)
 AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.lockout.username_of"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
