@@ -120,7 +120,8 @@ def report_lockout(sender, request, username=None, ip_address=None, **kwargs):
     log.warning("accounts: sign-in locked out for user %r from %s", username, ip_address)
     query = {key: value for key, value in (("username", username), ("ip_address", ip_address)) if value}
     link = reverse("admin:axes_accessattempt_changelist") + (f"?{urlencode(query)}" if query else "")
-    lockout_notify(username=username or "", ip_address=ip_address or "", link=link)
+    failures = settings.AXES_FAILURE_LIMIT if account_lock else settings.ADDRESS_FAILURE_LIMIT
+    lockout_notify(username=username or "", ip_address=ip_address or "", link=link, failures=failures)
 
 
 def client_ip(request) -> str | None:

@@ -166,7 +166,7 @@ def administrators():
     ).distinct()
 
 
-def lockout_notify(*, username: str, ip_address: str, link: str) -> int:
+def lockout_notify(*, username: str, ip_address: str, link: str, failures: int | None = None) -> int:
     """Tell every administrator, in-app and by e-mail (21 CFR 11.300(d)), that sign-ins for
     ``username`` from ``ip_address`` are locked out; ``link`` is the admin's list of that lock.
     Returns the notices created; the e-mails go out through the outbox after commit."""
@@ -176,7 +176,7 @@ def lockout_notify(*, username: str, ip_address: str, link: str) -> int:
     when = timezone.localtime().strftime("%Y-%m-%d %H:%M %Z")
     who = f"account “{username}”" if username else "an unknown account"
     message = (f"Sign-in locked for {who} from {ip_address or 'an unknown address'} at {when} after "
-               f"{settings.AXES_FAILURE_LIMIT} failed attempts (password, one-time code or signature).")
+               f"{failures or settings.AXES_FAILURE_LIMIT} failed attempts (password, one-time code or signature).")
     notices = Notification.objects.bulk_create(
         [Notification(recipient=admin, kind=Notification.Kind.LOCKOUT, message=message[:300], link=link)
          for admin in administrators()]
