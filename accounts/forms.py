@@ -19,9 +19,7 @@ class _RefuseWhileLocked:
     """A correct code does not get a locked-out account in: the lock is checked before the code."""
 
     def clean_code(self):
-        request = context.request
-        if is_locked(request, self.user.get_username()):
-            request.axes_locked_out = True
+        if is_locked(context.request, self.user.get_username()):
             raise ValidationError(LOCKED, code="locked")
         return super().clean_code()
 
@@ -70,13 +68,11 @@ class LockoutAwareChangePasswordForm(_PlainLabels, ChangePasswordForm):
         request = context.request
         username = self.user.get_username()
         if is_locked(request, username):
-            request.axes_locked_out = True
             raise ValidationError(LOCKED, code="locked")
         try:
             return super().clean_oldpassword()
         except ValidationError:
-            if record_failure(request, username):
-                request.axes_locked_out = True
+            record_failure(request, username)
             raise
 
 

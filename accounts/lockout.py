@@ -95,13 +95,19 @@ def lockout_parameters(request_or_attempt, credentials=None) -> list[str]:
 
 
 def record_failure(request, username: str) -> bool:
-    """Count a failed credential for ``username`` from this client; True when it is now locked out."""
+    """Count a failed credential for ``username`` from this client; True when it is now locked out
+    (then ``request.axes_locked_out`` is set, and AxesMiddleware answers with the lockout page)."""
     user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
     return bool(getattr(request, "axes_locked_out", False)) or is_locked(request, username)
 
 
 def is_locked(request, username: str) -> bool:
-    return AxesProxyHandler.is_locked(request, {"username": username})
+    """Whether ``username`` (or this client's address) is locked out now; if so, marks the request so
+    that AxesMiddleware answers with the lockout page (and signs a signed-in user out)."""
+    locked = AxesProxyHandler.is_locked(request, {"username": username})
+    if locked:
+        request.axes_locked_out = True
+    return locked
 
 
 @receiver(user_locked_out)
@@ -110,6 +116,7 @@ def report_lockout(sender, request, username=None, ip_address=None, **kwargs):
     ``ADDRESS_FAILURE_LIMIT``-th, within the cool-off), not the further failures while the lock lasts;
     a new lock after an administrator lifted one, or after the cool-off, is reported again (axes
     counts afresh then)."""
+    from accounts.policy import administrators
     from notifications.services import lockout_notify
 
     account_lock = bool(username) and _failures(username=username) == settings.AXES_FAILURE_LIMIT
@@ -121,7 +128,8 @@ def report_lockout(sender, request, username=None, ip_address=None, **kwargs):
     query = {key: value for key, value in (("username", username), ("ip_address", ip_address)) if value}
     link = reverse("admin:axes_accessattempt_changelist") + (f"?{urlencode(query)}" if query else "")
     failures = settings.AXES_FAILURE_LIMIT if account_lock else settings.ADDRESS_FAILURE_LIMIT
-    lockout_notify(username=username or "", ip_address=ip_address or "", link=link, failures=failures)
+    lockout_notify(recipients=administrators(), username=username or "", ip_address=ip_address or "", link=link,
+                   failures=failures)
 
 
 def client_ip(request) -> str | None:

@@ -39,15 +39,14 @@ from accounts.lockout import LAST_SEEN, SIGNED_IN_AT
 # write, a request does not move the idle clock (so the timeout can come this much early, never late).
 SEEN_RESOLUTION_SECONDS = 10.0
 
-PASSIVE_URL_NAMES = {"session"}  # accounts:session (the script's status request)
+PASSIVE_URL_NAMES = {"accounts:session"}  # the script's status request
 
 
 def _url_name(request) -> str:
     try:
-        match = resolve(request.path_info)
+        return resolve(request.path_info).view_name
     except Resolver404:
         return ""
-    return match.view_name
 
 
 def _is_htmx(request) -> bool:
@@ -69,17 +68,18 @@ def idle_seconds() -> float:
 
 
 class SessionLimitsMiddleware:
+    """In ``process_view``: the URL is resolved by then (no second resolution), and the sign-in rule
+    (LoginRequiredMiddleware, before this one) has already let the signed-in user through."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.user.is_authenticated:
-            response = self._check(request)
-            if response is not None:
-                return response
         return self.get_response(request)
 
-    def _check(self, request):
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not request.user.is_authenticated:
+            return None
         session, now = request.session, time.time()
         seen = session.get(LAST_SEEN)
         started = session.get(SIGNED_IN_AT)
@@ -97,15 +97,14 @@ class SessionLimitsMiddleware:
         if reason is not None:
             logout(request)
             messages.warning(request, reason)
-            if request.method != "GET" or _is_htmx(request):
-                # Nothing posted into an expired session runs; the user comes back to the page after sign-in.
-                back = request.headers.get("HX-Current-URL") or request.get_full_path()
-                back = urlsplit(back)
-                return _redirect(request, redirect_to_login(
-                    back.path + (f"?{back.query}" if back.query else ""), resolve_url(settings.LOGIN_URL),
-                )["Location"])
-            return None  # an anonymous GET: the log-in rule sends it to the sign-in page
-        if _url_name(request).removeprefix("accounts:") not in PASSIVE_URL_NAMES and (
+            if not getattr(view_func, "login_required", True):
+                return None  # a page open to anyone (the sign-in page, the session status) answers as usual
+            # Nothing posted into an expired session runs; the user comes back to the page after sign-in.
+            back = urlsplit(request.headers.get("HX-Current-URL") or request.get_full_path())
+            return _redirect(request, redirect_to_login(
+                back.path + (f"?{back.query}" if back.query else ""), resolve_url(settings.LOGIN_URL),
+            )["Location"])
+        if request.resolver_match.view_name not in PASSIVE_URL_NAMES and (
             seen is None or now - seen >= SEEN_RESOLUTION_SECONDS
         ):
             session[LAST_SEEN] = now
@@ -122,17 +121,21 @@ ENROLMENT_URL_NAMES = {
 
 
 class RequireSecondFactorMiddleware:
+    """Every request, found or not. A session that passed the second factor costs nothing; another one
+    costs one query (``policy.factor_state``); the URL is resolved only for a user who must still enrol."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         user = request.user
         if user.is_authenticated and not policy.session_used_second_factor(request):
-            if policy.has_totp(user):
+            has_totp, required = policy.factor_state(user)
+            if has_totp:
                 logout(request)
                 messages.warning(request, "Sign in again with your one-time code.")
                 return _redirect(request, resolve_url(settings.LOGIN_URL))
-            if policy.second_factor_required(user) and _url_name(request) not in ENROLMENT_URL_NAMES:
+            if required and _url_name(request) not in ENROLMENT_URL_NAMES:
                 messages.info(request, "Your role needs a second factor: set up your authenticator app to go on.")
                 return _redirect(request, reverse("mfa_activate_totp"))
         return self.get_response(request)

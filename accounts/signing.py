@@ -4,7 +4,8 @@ and password, and the one-time code where the signer has enrolled one).
 The credentials must be the signed-in user's own: another person's user name is refused without
 checking its password (the signing form is no oracle for other accounts). Every failure — a user name
 that is not the signer's, a wrong password, a wrong code — counts toward the signer's lockout; a
-locked-out signer cannot sign (:class:`SignerLocked`), even with correct credentials.
+locked-out signer cannot sign (:class:`SignerLocked`), even with correct credentials; the request is then
+marked locked out, so AxesMiddleware answers it with the lockout page and signs the user out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ def verify_signer(*, request, user, username: str, password: str, otp_code: str 
     if request is None:
         raise ValueError("verify_signer needs the request: failures are counted per client address")
     if is_locked(request, own):
-        request.axes_locked_out = True
         raise SignerLocked()
     if (username or "").strip() != own:
         if record_failure(request, own):

@@ -8,10 +8,10 @@ import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.lockout import LAST_SEEN, SIGNED_IN_AT
+from accounts.lockout import LAST_SEEN, SIGNED_IN_AT, locked_page
 from accounts.middleware import idle_seconds
 
 
@@ -52,14 +52,10 @@ def keepalive(request):
 @login_not_required
 def locked(request):
     """Where an htmx form (a signature) is sent when its credentials locked the account."""
-    from accounts.lockout import locked_page
-
     return locked_page(request)
 
 
 def email_managed_by_administrators(request, *args, **kwargs):
     """allauth's e-mail management (add an address, choose the primary one) is not offered: the address
     receives password resets, so administrators set it with the account (admin › Users)."""
-    from django.http import Http404
-
     raise Http404("E-mail addresses are set by your site's administrators.")

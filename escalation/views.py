@@ -6,8 +6,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.lockout import lockout_response
-from accounts.signing import SignerLocked
 from escalation import services
 from escalation.forms import IntermediateLevelForm, SignForm
 from escalation.models import EscalationDecision
@@ -45,8 +43,6 @@ def decision_detail(request, pk: int):
             try:
                 services.decision_sign(decision=decision, user=request.user, request=request,
                                        **form.signer_credentials(), **form.cleaned_data)
-            except SignerLocked:
-                return lockout_response(request)
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:

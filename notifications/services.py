@@ -155,19 +155,8 @@ def decision_notify(*, decision, role: str) -> int:
     return len(set(users) - existing)
 
 
-def administrators():
-    """Active users who administer the system: staff, superusers and holders of the administrator role."""
-    from django.db.models import Q
-
-    from trials.models import Role
-
-    return get_user_model().objects.filter(
-        Q(is_staff=True) | Q(is_superuser=True) | Q(memberships__role=Role.ADMINISTRATOR), is_active=True,
-    ).distinct()
-
-
-def lockout_notify(*, username: str, ip_address: str, link: str, failures: int | None = None) -> int:
-    """Tell every administrator, in-app and by e-mail (21 CFR 11.300(d)), that sign-ins for
+def lockout_notify(*, recipients, username: str, ip_address: str, link: str, failures: int | None = None) -> int:
+    """Tell ``recipients`` (the administrators), in-app and by e-mail (21 CFR 11.300(d)), that sign-ins for
     ``username`` from ``ip_address`` are locked out; ``link`` is the admin's list of that lock.
     Returns the notices created; the e-mails go out through the outbox after commit."""
     from outbox import enqueue
@@ -179,7 +168,7 @@ def lockout_notify(*, username: str, ip_address: str, link: str, failures: int |
                f"{failures or settings.AXES_FAILURE_LIMIT} failed attempts (password, one-time code or signature).")
     notices = Notification.objects.bulk_create(
         [Notification(recipient=admin, kind=Notification.Kind.LOCKOUT, message=message[:300], link=link)
-         for admin in administrators()]
+         for admin in recipients]
     )
     if notices:
         enqueue("notifications.tasks.send_emails")
