@@ -147,7 +147,9 @@ def _visit_prepare(visit, before) -> None:
 
 
 def _follow_up_prepare(follow_up, before) -> None:
-    _not_future(follow_up, "last_dose", "new_therapy", "follow_up_end")
+    _not_future(follow_up, "last_dose", "new_therapy", "follow_up_end", "clinical_progression", "last_known_alive")
+    if follow_up.death_cause.strip() and follow_up.follow_up_end_reason != "death":
+        raise ValidationError({"death_cause": "A cause of death is recorded only when follow-up ended by death."})
     if follow_up.follow_up_end is not None and not follow_up.follow_up_end_reason:
         raise ValidationError({"follow_up_end_reason": "Say why follow-up ended."})
     if follow_up.follow_up_end is None and follow_up.follow_up_end_reason:
@@ -332,7 +334,8 @@ def register_all() -> None:
     ))
     register(RecordKind(
         slug="follow-up", model=FollowUp, label="Follow-up",
-        fields=("last_dose", "new_therapy", "follow_up_end", "follow_up_end_reason"),
+        fields=("last_dose", "new_therapy", "clinical_progression", "last_known_alive", "follow_up_end",
+                "follow_up_end_reason", "death_cause"),
         roles=(Role.COORDINATOR,), owner=_subject, detail_url=lambda f: reverse("visits:calendar",
                                                                                 args=[f.subject_id]),
         prepare=_follow_up_prepare, after=_replan_and_review,
@@ -340,7 +343,8 @@ def register_all() -> None:
     ))
     register(RecordKind(
         slug="subject", model=Subject, label="Subject",
-        fields=("initials", "date_of_birth", "sex", "status", "end_of_treatment_reason", "end_of_treatment_detail",
+        fields=("initials", "date_of_birth", "sex", "tumour_type", "status", "end_of_treatment_reason",
+                "end_of_treatment_detail",
                 "off_study_on", "off_study_reason", "off_study_detail"),
         roles=SITE_ROLES, owner=lambda s: s, detail_url=lambda s: reverse("subjects:detail", args=[s.pk]),
         prepare=_subject_prepare, after=_subject_after,

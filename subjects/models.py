@@ -65,6 +65,9 @@ class Subject(models.Model):
     initials = models.CharField(max_length=4)
     date_of_birth = models.DateField()
     sex = models.CharField(max_length=1, choices=Sex.choices)
+    # Histology or primary tumour (from screening's histology where the protocol asks it): efficacy endpoints
+    # are reported per tumour type.
+    tumour_type = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ENROLLED)
     enrolled_at = models.DateTimeField(auto_now_add=True)
     enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -106,6 +106,8 @@ def subject_enrol(
             initials=initials.strip().upper(),
             date_of_birth=date_of_birth,
             sex=sex,
+            # Efficacy is reported per tumour type: the screening's histology where the protocol asks it.
+            tumour_type=_screened_histology(screening),
             enrolled_by=user,
         )
         subject.full_clean()
@@ -118,6 +120,11 @@ def subject_enrol(
             cohort.status = Cohort.Status.FULL
             cohort.save(update_fields=["status"])
     return subject
+
+
+def _screened_histology(screening) -> str:
+    value = (screening.values or {}).get("histology") if screening is not None else None
+    return str(value)[:120] if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
 def latest_weight(subject: Subject, *, on: date | None = None, exclude: int | None = None) -> Decimal | None:
@@ -679,8 +686,9 @@ def _set_follow_up(subject: Subject, user, *, fields: dict[str, str], today: dat
 
     current = FollowUp.objects.filter(subject=subject).first()
     values = {name: getattr(current, name) if current else None
-              for name in ("last_dose", "new_therapy", "follow_up_end")}
+              for name in ("last_dose", "new_therapy", "follow_up_end", "clinical_progression", "last_known_alive")}
     values["follow_up_end_reason"] = current.follow_up_end_reason if current else ""
+    values["death_cause"] = current.death_cause if current else ""
     values.update(anchors)
     try:
         follow_up_set(subject=subject, user=user, today=today, roles=SITE_ROLES, **values)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from escalation.services import decision_recommend, decision_sign
+from response.models import Lesion, LesionMeasurement, TumourAssessment
+from response.services import LesionEntry, assessment_record, baseline_record
 from subjects.models import AdverseEvent, Assessment, DoseAdministration, OralDispensing, Subject
 from subjects.services import adverse_event_record, dlt_adjudicate, dose_record, subject_enrol
 from tests.auth import sign_in, signing
@@ -70,6 +73,13 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "visits:record":                        (200, 200, 404, 404, LOGIN),
     "notifications:list":                   (200, 200, 200, 200, LOGIN),
     "notifications:mark_read":              (405, 405, 405, 405, LOGIN),
+    # Tumour response: the subject's scans (site staff of its site), the trial's efficacy (site staff, and
+    # the sponsor de-identified); the review is POST only.
+    "response:subject":                     (200, 200, 404, 404, LOGIN),
+    "response:baseline":                    (200, 200, 404, 404, LOGIN),
+    "response:timepoint_new":               (200, 200, 404, 404, LOGIN),
+    "response:review":                      (405, 405, 405, 405, LOGIN),
+    "response:efficacy":                    (200, 200, 200, 200, LOGIN),
     # Records: one line per registered kind (records.kinds); written "records:<view>[<kind>]".
     "records:history[dose]":                (200, 200, 404, 404, LOGIN),
     "records:history[adverse-event]":       (200, 200, 404, 404, LOGIN),
@@ -226,10 +236,16 @@ def world(site_a, site_b):
         subject=subject, drug=anlotinib, cycle=1, dispensed_on=dose_day, first_dose_at=dosed_at,
         tablets_dispensed=14, tablet_strength=12, tablets_per_day=1, recorded_by=coordinator)
     follow_up = FollowUp.objects.create(subject=subject, updated_by=coordinator)
+    baseline_record(subject=subject, user=coordinator, assessed_on=dose_day - timedelta(days=3), method="CT",
+                    lesions=[LesionEntry(kind="target", organ="lung", diameter_mm=Decimal(30), axis="long"),
+                             LesionEntry(kind="non_target", organ="bone")])
+    scan = assessment_record(subject=subject, user=coordinator, assessed_on=dose_day + timedelta(days=20), method="CT",
+                             new_lesions="none", values={"T1": ("measured", Decimal(20)), "NT1": ("present", None)})
     objects = {
         Subject: subject, AdverseEvent: event, DoseAdministration: subject.doses.first(),
         Assessment: subject.assessments.first(), PlannedVisit: PlannedVisit.objects.filter(subject=subject).first(),
         FollowUp: follow_up, type(screening): screening, OralDispensing: dispensing,
+        TumourAssessment: scan, LesionMeasurement: scan.measurements.first(), Lesion: subject.lesions.first(),
     }
     assert all(objects.values()), objects
     return {
@@ -250,6 +266,8 @@ def _urls(world) -> dict[str, str]:
         "subjects:dispensing_return": {"pk": world["dispensing"].pk},
         "screening:": {"pk": world["screening"].pk},
         "escalation:decision": {"pk": world["decision"].pk},
+        "response:review": {"pk": world["objects"][TumourAssessment].pk},
+        "response:": {"pk": subject.pk},
         "visits:record": {"pk": world["objects"][PlannedVisit].pk},
         "subjects:": {"pk": subject.pk},
         "visits:": {"pk": subject.pk},

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from trialrules import dispensing, eligibility
+from trialrules import dispensing, eligibility, response_parameters
 
 DESIGNS = {"titration+3+3", "3+3", "fixed"}
 VISIT_KINDS = {"screening", "dosing", "imaging", "eot", "safety", "survival"}
@@ -145,6 +145,9 @@ def _check(data: dict[str, Any]) -> None:
         window = _need(visit, "window", list, where)
         if len(window) != 2 or not all(isinstance(d, int) for d in window) or window[0] > window[1]:
             raise ProtocolFileError(f"{where}.window: need [earliest, latest] in whole days, got {window!r}")
+
+    if "response" in data and (found := response_parameters.problems(data["response"])):
+        raise ProtocolFileError(found[0])
 
 
 def read_protocol(path: Path) -> ProtocolDefinition:

@@ -8,6 +8,7 @@ everywhere, never SQLite. ``DEBUG`` is off unless ``DJANGO_DEBUG=1``.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "notifications",
     "outbox",
     "submissions",
+    "response",  # RECIST 1.1 time points, best overall response, ORR/DCR/DoR/PFS/OS (docs/response.md)
     "trialsite",  # manage.py db_roles, and migrate as the owning role (docs/operations.md)
 ]
 
@@ -302,7 +304,12 @@ WHITENOISE_USE_FINDERS = DEBUG
 # only DEBUG prints e-mail to the console; any other start fails here rather than pretend to send
 # decision notices (docs/security.md).
 EMAIL_URL = os.environ.get("EMAIL_URL", "")
-if not EMAIL_URL and not DEBUG:
+# The statistician's commands read files and print results: no database, no mail, nothing to configure
+# (``manage.py endpoints``, ``manage.py escalation``, ``manage.py visits``; docs/endpoints.md,
+# docs/escalation.md, docs/visits.md).
+OFFLINE_COMMANDS = frozenset({"endpoints", "escalation", "visits"})
+_OFFLINE = len(sys.argv) > 1 and os.path.basename(sys.argv[0]) == "manage.py" and sys.argv[1] in OFFLINE_COMMANDS
+if not EMAIL_URL and not DEBUG and not _OFFLINE:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured(

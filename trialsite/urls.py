@@ -22,6 +22,7 @@ urlpatterns = [
     path("screening/", include("screening.urls")),
     path("escalation/", include("escalation.urls")),
     path("visits/", include("visits.urls")),
+    path("response/", include("response.urls")),
     path("notifications/", include("notifications.urls")),
     path("records/", include("records.urls")),
     path("api/", include("trialsite.api_urls")),

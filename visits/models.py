@@ -89,8 +89,10 @@ class PlannedVisit(models.Model):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class FollowUp(models.Model):
-    """A subject's anchors beyond the doses: end of treatment (last dose), new anti-tumour therapy,
-    and the end of follow-up with its reason. Each change regenerates the subject's plan."""
+    """A subject's anchors beyond the doses and outcome: end of treatment (last dose), new anti-tumour
+    therapy, clinical progression, the end of follow-up with its reason (death: the date of death, with its
+    cause), the last date known alive. Recorded once: the visit plan (each change regenerates it) and the
+    efficacy endpoints (PFS, OS, DoR: ``response.selectors``) both read it."""
 
     class EndReason(models.TextChoices):
         DEATH = "death", "Death"
@@ -104,6 +106,13 @@ class FollowUp(models.Model):
     follow_up_end = models.DateField(null=True, blank=True, verbose_name="end of follow-up")
     follow_up_end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True,
                                             verbose_name="reason follow-up ended")
+    death_cause = models.CharField(max_length=300, blank=True, verbose_name="cause of death")
+    # Progression found without RECIST imaging (symptomatic deterioration judged as progression): counts for
+    # PFS as the imaging progressions do (response.selectors takes the earlier).
+    clinical_progression = models.DateField(null=True, blank=True, verbose_name="clinical progression")
+    # The last contact that showed the subject alive (telephone survival follow-up, a visit elsewhere); OS is
+    # censored at the latest of this, the visits done, the doses and the scans.
+    last_known_alive = models.DateField(null=True, blank=True, verbose_name="last known alive")
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,6 +123,8 @@ class FollowUp(models.Model):
                 | (models.Q(follow_up_end__isnull=False) & ~models.Q(follow_up_end_reason="")),
                 name="follow_up_end_has_reason",
             ),
+            models.CheckConstraint(condition=models.Q(death_cause="") | models.Q(follow_up_end_reason="death"),
+                                   name="follow_up_cause_only_for_death"),
         ]
 
     def __str__(self) -> str:

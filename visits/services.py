@@ -208,13 +208,16 @@ def follow_up_findings(follow_up: FollowUp) -> list[plausibility.Finding]:
     bounds = entry_date_bounds(follow_up.subject)
     return [finding for name, label in (("last_dose", "The last dose"),
                                         ("new_therapy", "The start of new anti-tumour therapy"),
-                                        ("follow_up_end", "The end of follow-up"))
+                                        ("follow_up_end", "The end of follow-up"),
+                                        ("clinical_progression", "Clinical progression"),
+                                        ("last_known_alive", "The last date known alive"))
             for finding in plausibility.check_date(getattr(follow_up, name), field=name, label=label, today=None,
                                                    after=bounds)]
 
 
 def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_therapy: date | None = None,
-                  follow_up_end: date | None = None, follow_up_end_reason: str = "",
+                  follow_up_end: date | None = None, follow_up_end_reason: str = "", death_cause: str = "",
+                  clinical_progression: date | None = None, last_known_alive: date | None = None,
                   today: date | None = None, roles=(Role.COORDINATOR,)) -> FollowUp:
     """Set the subject's follow-up anchors and regenerate the plan. ``roles``: who may (the follow-up form:
     coordinators; the end-of-treatment and off-study forms of ``subjects.services``: site staff)."""
@@ -223,13 +226,26 @@ def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_
                       "Only a coordinator of the subject's site records the follow-up." if tuple(roles) == (
                           Role.COORDINATOR,) else "Only the site staff of the subject's site record the follow-up.")
     errors: dict[str, str] = {}
-    for name, value in (("last_dose", last_dose), ("new_therapy", new_therapy), ("follow_up_end", follow_up_end)):
+    for name, value in (("last_dose", last_dose), ("new_therapy", new_therapy), ("follow_up_end", follow_up_end),
+                        ("clinical_progression", clinical_progression), ("last_known_alive", last_known_alive)):
         if value is not None and value > today:
             errors[name] = "This date cannot be in the future."
     for finding in follow_up_findings(FollowUp(subject=subject, last_dose=last_dose, new_therapy=new_therapy,
-                                               follow_up_end=follow_up_end)):
+                                               follow_up_end=follow_up_end, clinical_progression=clinical_progression,
+                                               last_known_alive=last_known_alive)):
         errors.setdefault(finding.field, finding.message)
     follow_up_end_reason = follow_up_end_reason or ""
+    death_cause = (death_cause or "").strip()
+    if death_cause and follow_up_end_reason != FollowUp.EndReason.DEATH:
+        errors["death_cause"] = "A cause of death is recorded only when follow-up ended by death."
+    if (last_known_alive and follow_up_end and follow_up_end_reason == FollowUp.EndReason.DEATH
+            and last_known_alive > follow_up_end):
+        errors["last_known_alive"] = (f"The subject cannot be known alive after the date of death "
+                                      f"({follow_up_end:%d %b %Y}).")
+    if (clinical_progression and follow_up_end and follow_up_end_reason == FollowUp.EndReason.DEATH
+            and clinical_progression > follow_up_end):
+        errors["clinical_progression"] = (f"Progression cannot be recorded after the date of death "
+                                          f"({follow_up_end:%d %b %Y}).")
     if follow_up_end is not None and not follow_up_end_reason:
         errors["follow_up_end_reason"] = "Say why follow-up ended (death, lost, withdrawal or study end)."
     if follow_up_end is None and follow_up_end_reason:
@@ -251,6 +267,9 @@ def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_
                                              f"({day1[0]:%d %b %Y}).")
         if last_dose and new_therapy and new_therapy < last_dose:
             errors.setdefault("new_therapy", "New anti-tumour therapy cannot start before the last dose.")
+        if day1 and clinical_progression is not None and clinical_progression < day1[0]:
+            errors.setdefault("clinical_progression", f"Progression on study cannot be before the first dose "
+                                                      f"({day1[0]:%d %b %Y}).")
         if follow_up_end is not None:
             start = last_dose or (day1[0] if day1 else None)
             if start is not None and follow_up_end < start:
@@ -263,6 +282,9 @@ def follow_up_set(*, subject: Subject, user, last_dose: date | None = None, new_
         follow_up.new_therapy = new_therapy
         follow_up.follow_up_end = follow_up_end
         follow_up.follow_up_end_reason = follow_up_end_reason
+        follow_up.death_cause = death_cause
+        follow_up.clinical_progression = clinical_progression
+        follow_up.last_known_alive = last_known_alive
         follow_up.updated_by = user
         follow_up.full_clean()
         follow_up.save()

@@ -233,7 +233,10 @@ def test_survival_horizon(horizon, n):
 def test_ql1706_until_progression_uses_horizon_cycles():
     plan = plan_visits(QL["visits"], QL["treatment"], Anchors(FIRST))
     assert codes(plan, "dosing") == [f"C{n}D1" for n in range(2, 18)]
-    assert {v.kind for v in plan} == {"screening", "dosing"}
+    # Imaging every 6 weeks while on treatment (the protocol is silent: docs/protocols.md), no EOT or
+    # follow-up visits before the last dose is known.
+    assert {v.kind for v in plan} == {"screening", "dosing", "imaging"}
+    assert codes(plan, "imaging")[:6] == ["IMG-W6", "IMG-W12", "IMG-W18", "IMG-W24", "IMG-W30", "IMG-W36"]
     short = plan_visits(QL["visits"], QL["treatment"], Anchors(FIRST), horizon_cycles=5)
     assert codes(short, "dosing") == ["C2D1", "C3D1", "C4D1", "C5D1"]
 
@@ -241,7 +244,8 @@ def test_ql1706_until_progression_uses_horizon_cycles():
 def test_ql1706_last_dose_stops_dosing():
     plan = plan_visits(QL["visits"], QL["treatment"],
                        Anchors(FIRST, doses=(FIRST, D("2026-01-26")), last_dose=D("2026-01-26")))
-    assert [v.code for v in plan] == ["SCR", "C2D1"]
+    # Dosing stops at the last dose; the scan due within the treatment period's end is still planned.
+    assert [v.code for v in plan] == ["SCR", "C2D1", "IMG-W6"]
 
 
 def test_max_cycles_caps_dosing():
