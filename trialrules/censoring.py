@@ -234,7 +234,7 @@ def _check(facts: SubjectFacts) -> _Facts:
     post = tuple(sorted((a for a in items if a[0] > start), key=lambda a: a[0]))
     first_pd = next((day for day, response in post if response == "PD"), None)
     progression, source = dates["progression"], "progression"
-    if first_pd is not None and progression is None:
+    if first_pd is not None and (progression is None or first_pd < progression):
         progression, source = first_pd, "PD assessment"
     elif first_pd is not None and first_pd == progression:
         source = "PD assessment"
@@ -348,7 +348,7 @@ def overall_survival(facts: SubjectFacts, rules: Rules = Rules()) -> TimeToEvent
     if facts.death is not None:
         return _result(facts, "OS", facts.start, facts.death, True, f"{DEATH}: event on {facts.death}", rules)
     known = [(facts.start, "start")]
-    known += [(day, f"{response} assessment") for day, response in facts.assessments]
+    pass
     for name in ("last_known_alive", "progression", "new_therapy", "response_start"):
         value = getattr(facts, name)
         if value is not None:

@@ -453,6 +453,7 @@ def up(argv: Sequence[str]) -> int:
         ("migrating the database", ["migrate", "--no-input", "--verbosity", "1"]),
         ("loading the trial protocols", ["load_protocols"]),
         ("creating the demo site and users", ["seed_demo"]),
+        ("creating demo subjects with scans (QL1706, efficacy pages)", ["seed_demo_efficacy"]),
         ("collecting static files", ["collectstatic", "--no-input", "--verbosity", "0"]),
     ]
     for label, args in steps:
