@@ -45,7 +45,8 @@ def bor_options(trial: Trial) -> bor_rules.BorOptions:
 
 def censoring_rules(trial: Trial) -> censoring.Rules:
     p = parameters(trial)
-    return censoring.Rules(assessment_interval_days=p["assessment_interval_days"], missed_allowed=p["missed_allowed"])
+    return censoring.Rules(assessment_interval_days=p["assessment_interval_days"], missed_allowed=p["missed_allowed"],
+                           visit_window_days=p["assessment_window_days"])
 
 
 def _local_date(moment) -> date:
@@ -68,10 +69,13 @@ class SubjectEfficacy:
     new_therapy: date | None
     treatment_end: date | None
     ongoing: bool
-    pfs: censoring.TimeToEvent
-    os: censoring.TimeToEvent
+    pfs: censoring.TimeToEvent | None
+    os: censoring.TimeToEvent | None
     dor: censoring.TimeToEvent | None
     unreviewed: int = 0
+    # Facts that cannot be (a scan after the date of death): the subject is left out of the time-to-event
+    # endpoints and listed with this, to be corrected.
+    problem: str = ""
     groups: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -120,6 +124,7 @@ def subject_efficacy(subject: Subject, *, trial: Trial, label: str, today: date,
                 *(v.done_on for v in subject.visits.all() if v.done_on is not None)]
     if follow_up and follow_up.last_known_alive:
         contacts.append(follow_up.last_known_alive)
+    # After a death, OS is the death: the contacts matter only to find a contact dated after it (a problem).
     last_alive = max(contacts) if contacts else None
     lost = (follow_up.follow_up_end if follow_up and follow_up.follow_up_end_reason in ("lost", "withdrawn")
             else None)
@@ -137,12 +142,17 @@ def subject_efficacy(subject: Subject, *, trial: Trial, label: str, today: date,
         lost_or_withdrawn=lost)
     treatment_end = follow_up.last_dose if follow_up and follow_up.last_dose else None
     ongoing = treatment_end is None and death is None and not (follow_up and follow_up.follow_up_end)
+    problem = ""
+    try:
+        times = (censoring.pfs(facts, rules), censoring.overall_survival(facts, rules),
+                 censoring.duration_of_response(facts, rules))
+    except censoring.CensoringInputError as exc:
+        times, problem = (None, None, None), str(exc)
     return SubjectEfficacy(
         subject=subject, label=label, first_dose=first_dose, assessments=assessments, bor=best,
         best_pct=min(changes) if changes else None, progression=progression, death=death,
         last_known_alive=last_alive, new_therapy=facts.new_therapy, treatment_end=treatment_end or doses[-1],
-        ongoing=ongoing, pfs=censoring.pfs(facts, rules), os=censoring.overall_survival(facts, rules),
-        dor=censoring.duration_of_response(facts, rules),
+        ongoing=ongoing, pfs=times[0], os=times[1], dor=times[2], problem=problem,
         unreviewed=sum(1 for a in followups if not a.reviewed),
         groups={
             "all": "All treated",
@@ -225,8 +235,8 @@ def endpoint_table(rows: list[SubjectEfficacy], grouping: str) -> list[dict]:
             "group": name, "n": len(members), "counts": counts,
             "orr": _rate(responders, len(members)), "dcr": _rate(controlled, len(members)),
             "dor": _km([m.dor for m in members if m.dor is not None], name),
-            "pfs": _km([m.pfs for m in members], name),
-            "os": _km([m.os for m in members], name),
+            "pfs": _km([m.pfs for m in members if m.pfs is not None], name),
+            "os": _km([m.os for m in members if m.os is not None], name),
         })
     return table
 
@@ -252,6 +262,7 @@ def efficacy_overview(user, trial: Trial, *, grouping: str = "all", today: date 
         "rows": rows, "deidentified": deidentified, "grouping": grouping, "groupings": GROUPINGS,
         "grouping_label": GROUPINGS[grouping], "table": endpoint_table(rows, grouping),
         "parameters": parameters(trial), "unreviewed": sum(r.unreviewed for r in rows),
+        "problems": [r for r in rows if r.problem],
         "figures": figures(rows, grouping, today=today) if rows else [],
     }
 
@@ -291,7 +302,8 @@ def chart_data(rows: list[SubjectEfficacy], grouping: str, *, today: date) -> di
     for endpoint in ("pfs", "os"):
         by_group: OrderedDict[str, list] = OrderedDict()
         for r in sorted(rows, key=lambda r: _group_order(r, grouping)):
-            by_group.setdefault(r.groups[grouping], []).append(getattr(r, endpoint))
+            if getattr(r, endpoint) is not None:
+                by_group.setdefault(r.groups[grouping], []).append(getattr(r, endpoint))
         curves = [estimate for name, events in by_group.items() if (estimate := _km(events, name)) is not None]
         horizon = max((p.time for c in curves for p in c.curve), default=0)
         step = 3 if horizon <= 24 else 6

@@ -46,6 +46,13 @@ def _first_dose_date(subject: Subject) -> date | None:
     return None if first is None else timezone.localtime(first.administered_at).date()
 
 
+def _death(subject: Subject) -> date | None:
+    from visits.models import FollowUp
+
+    follow_up = FollowUp.objects.filter(subject=subject, follow_up_end_reason=FollowUp.EndReason.DEATH).first()
+    return follow_up.follow_up_end if follow_up else None
+
+
 def _check_date(subject: Subject, assessed_on: date, *, today: date, field: str = "assessed_on") -> None:
     if assessed_on > today:
         raise ValidationError({field: "A scan date cannot be in the future."})
@@ -150,6 +157,9 @@ def assessment_record(*, subject: Subject, user, assessed_on: date, method: str,
         if subject.tumour_assessments.filter(assessed_on=assessed_on).exists():
             raise ValidationError({"assessed_on": f"A scan is already recorded on {assessed_on:%d %b %Y}: correct it "
                                                   "instead."})
+        death = _death(subject)
+        if death is not None and assessed_on > death:
+            raise ValidationError({"assessed_on": f"The subject died on {death:%d %b %Y}: a scan cannot be after it."})
         if visit is not None and (visit.subject_id != subject.pk or visit.kind != "imaging"):
             raise ValidationError({"visit": "Choose one of this subject's imaging visits."})
         lesions = {lesion.key: lesion for lesion in subject.lesions.all()}

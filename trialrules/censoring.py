@@ -348,7 +348,7 @@ def overall_survival(facts: SubjectFacts, rules: Rules = Rules()) -> TimeToEvent
     if facts.death is not None:
         return _result(facts, "OS", facts.start, facts.death, True, f"{DEATH}: event on {facts.death}", rules)
     known = [(facts.start, "start")]
-    pass
+    known += [(day, f"{response} assessment") for day, response in facts.assessments]
     for name in ("last_known_alive", "progression", "new_therapy", "response_start"):
         value = getattr(facts, name)
         if value is not None:

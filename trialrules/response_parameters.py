@@ -13,7 +13,8 @@ Defaults (docs/response.md):
   reports the best response unconfirmed.
 - ``assessment_interval_days = 42`` and ``missed_allowed = 1``: the scheduled interval between scans and
   how many scheduled scans may be missed before a progression or death is censored at the last adequate
-  assessment (FDA 2018; docs/censoring.md).
+  assessment (FDA 2018; docs/censoring.md); ``assessment_window_days = 7``: how late a scheduled scan may be
+  (the imaging visits' window) before it counts as missed.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "confirmation": True,
     "assessment_interval_days": 42,
     "missed_allowed": 1,
+    "assessment_window_days": 7,
 }
 INTEGERS = {"ref_start_window": 0, "ref_confirm": 1, "max_nr_ne": 0, "assessment_interval_days": 1,
-            "missed_allowed": 0}
+            "missed_allowed": 0, "assessment_window_days": 0}
 BOOLEANS = {"accept_sd", "confirmation"}
 
 

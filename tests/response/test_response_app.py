@@ -290,3 +290,24 @@ def test_the_review_form_asks_a_reason_for_an_override(client, login, subject, b
     assert response.status_code == 302
     w6.refresh_from_db()
     assert (w6.response, w6.override_reason, w6.reviewed_by) == ("SD", "Radiologist re-read", people["investigator"])
+
+
+def test_a_scan_after_death_is_refused_and_impossible_facts_are_listed_not_fatal(client, login, subject, baseline,
+                                                                                   people):
+    scan(subject, people["coordinator"], 42, 20, 15, 9)
+    scan(subject, people["coordinator"], 84, 18, 14, 8)
+    died = DOSE + timedelta(days=100)
+    follow_up_set(subject=subject, user=people["coordinator"], follow_up_end=died, follow_up_end_reason="death")
+    with pytest.raises(ValidationError, match="died"):
+        scan(subject, people["coordinator"], 126, 18, 14, 8)
+    # A death date corrected to before the week-12 scan: the facts cannot be; the subject is listed, not lost.
+    follow_up_set(subject=subject, user=people["coordinator"], follow_up_end=DOSE + timedelta(days=60),
+                  follow_up_end_reason="death")
+    subject.refresh_from_db()
+    efficacy = selectors.subject_efficacy(subject, trial=subject.trial, label=subject.code, today=TODAY)
+    assert efficacy.problem and efficacy.pfs is None and efficacy.os is None
+    assert efficacy.bor.bor == "PR"  # the best overall response does not need the dates of death
+    login(people["investigator"])
+    page = client.get(reverse("response:efficacy", args=[subject.trial.code]))
+    assert page.status_code == 200
+    assert "Left out of PFS, OS and DoR until corrected" in page.content.decode()
