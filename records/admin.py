@@ -5,6 +5,7 @@ voiding, signatures). Sites, users, roles and reference ranges stay administrabl
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.options import ActionLocation
 
 from records.models import TrialSiteLink
 
@@ -23,7 +24,7 @@ class ReadOnly:
 
 
 class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
-    def get_actions(self, request):
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         return {}
 
 

@@ -326,7 +326,9 @@ def swimmer(rows: Sequence[Mapping], *, title: str | None = None) -> dict:
     spec = _base(description, title)
     y = {"field": "subject", "type": "nominal", "sort": order, "title": "Subject"}
     # Under the lanes: a legend beside a plot only a few lanes high would be cut off by Vega's fit-x sizing.
+    # Groups below the lanes, events above them: two legends side by side below would run past the card.
     legend = {"orient": "bottom", "columns": 3, "labelLimit": 220}
+    event_legend = {"orient": "top", "columns": 5}
     spec.update({
         "width": "container",
         # A number, not {"step": ...}: Vega-Lite warns of a dropped fit-y whenever a container width meets a
@@ -358,9 +360,9 @@ def swimmer(rows: Sequence[Mapping], *, title: str | None = None) -> dict:
                     "y": y,
                     "x": {"field": "week", "type": "quantitative"},
                     "shape": {"field": "kind", "type": "nominal", "title": "Event",
-                              "scale": {"domain": list(kinds), "range": list(EVENT_SHAPES)}, "legend": legend},
+                              "scale": {"domain": list(kinds), "range": list(EVENT_SHAPES)}, "legend": event_legend},
                     "fill": {"field": "kind", "type": "nominal", "title": "Event",
-                             "scale": {"domain": list(kinds), "range": list(EVENT_COLOURS)}, "legend": legend},
+                             "scale": {"domain": list(kinds), "range": list(EVENT_COLOURS)}, "legend": event_legend},
                     "tooltip": [
                         {"field": "subject", "type": "nominal", "title": "Subject"},
                         {"field": "kind", "type": "nominal", "title": "Event"},
@@ -474,11 +476,9 @@ def kaplan_meier(curves: Sequence[Mapping], at_risk_times: Sequence[float], *, x
     x_max = max([times[-1], *(s["time"] for s in steps)])
     x_scale = {"domain": [0, x_max], "nice": False, "zero": True}
     colour = {"field": "group", "type": "nominal", "title": "Group", "scale": {"domain": groups},
-              # Inside the plot (a legend beside it would shift the curves off the at-risk table's x axis), on a
-              # white ground; with many groups low on the left, where curves that fall from (0, 1) rarely are.
-              "legend": None if groups == [ALL_SUBJECTS] else {
-                  "orient": "top-right" if len(groups) <= 3 else "bottom-left", "symbolType": "stroke",
-                  "symbolOpacity": 1, "symbolStrokeWidth": 2, "fillColor": "#ffffffd9", "padding": 4}}
+              # Inside the plot: a legend beside it would shift the curves off the at-risk table's x axis.
+              "legend": None if groups == [ALL_SUBJECTS] else {"orient": "top-right", "symbolType": "stroke",
+                                                               "symbolOpacity": 1, "symbolStrokeWidth": 2}}
     tooltip = [
         {"field": "group", "type": "nominal", "title": "Group"},
         {"field": "time", "type": "quantitative", "title": x_title, "format": ".1f"},

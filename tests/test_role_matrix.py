@@ -114,6 +114,17 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "records:history[dispensing]":          (200, 200, 404, 404, LOGIN),
     "records:correct[dispensing]":          (200, 200, 404, 404, LOGIN),
     "records:void[dispensing]":             (200, 200, 404, 404, LOGIN),
+    # Tumour scans and their measurements: site staff of the subject's site; a baseline with later scans is
+    # not voided (the void form says so: 200), a lesion and a measurement are corrected, never voided.
+    "records:history[tumour-scan]":         (200, 200, 404, 404, LOGIN),
+    "records:correct[tumour-scan]":         (200, 200, 404, 404, LOGIN),
+    "records:void[tumour-scan]":            (200, 200, 404, 404, LOGIN),
+    "records:history[lesion-measurement]":  (200, 200, 404, 404, LOGIN),
+    "records:correct[lesion-measurement]":  (200, 200, 404, 404, LOGIN),
+    "records:void[lesion-measurement]":     (404, 404, 404, 404, LOGIN),
+    "records:history[lesion]":              (200, 200, 404, 404, LOGIN),
+    "records:correct[lesion]":              (200, 200, 404, 404, LOGIN),
+    "records:void[lesion]":                 (404, 404, 404, 404, LOGIN),
     # Sign-in and the session (accounts/urls.py). The session status is what the timeout script polls,
     # signed in or not; keep-alive is POST only.
     "accounts:session":                     (200, 200, 200, 200, 200),
