@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "notifications",
     "outbox",
     "submissions",
+    "pk",  # pharmacokinetics: non-compartmental analysis (docs/pk.md)
     "response",  # RECIST 1.1 time points, best overall response, ORR/DCR/DoR/PFS/OS (docs/response.md)
     "trialsite",  # manage.py db_roles, and migrate as the owning role (docs/operations.md)
 ]
@@ -305,9 +306,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 # decision notices (docs/security.md).
 EMAIL_URL = os.environ.get("EMAIL_URL", "")
 # The statistician's commands read files and print results: no database, no mail, nothing to configure
-# (``manage.py endpoints``, ``manage.py escalation``, ``manage.py visits``; docs/endpoints.md,
-# docs/escalation.md, docs/visits.md).
-OFFLINE_COMMANDS = frozenset({"endpoints", "escalation", "visits"})
+# (``manage.py endpoints``, ``manage.py escalation``, ``manage.py pk``, ``manage.py visits``;
+# docs/endpoints.md, docs/escalation.md, docs/pk.md, docs/visits.md).
+OFFLINE_COMMANDS = frozenset({"endpoints", "escalation", "pk", "visits"})
 _OFFLINE = len(sys.argv) > 1 and os.path.basename(sys.argv[0]) == "manage.py" and sys.argv[1] in OFFLINE_COMMANDS
 if not EMAIL_URL and not DEBUG and not _OFFLINE:
     from django.core.exceptions import ImproperlyConfigured

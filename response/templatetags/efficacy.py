@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from response.selectors import DAYS_PER_MONTH
+
 register = template.Library()
 
 
@@ -34,7 +36,7 @@ def median_ci(estimate) -> str:
 
 @register.filter
 def months(days) -> str:
-    return "—" if days is None else f"{days / 30.4375:.1f}"
+    return "—" if days is None else f"{days / DAYS_PER_MONTH:.1f}"
 
 
 @register.filter
