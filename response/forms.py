@@ -169,12 +169,10 @@ class TimePointForm(ScanForm):
         values = {}
         for lesion in self.lesions:
             if lesion.kind == Lesion.Kind.TARGET:
+                # A measured target without a diameter is the service's to refuse (its message comes back on
+                # this lesion's field: error_field).
                 status = data.get(f"s_{lesion.key}") or LesionMeasurement.Status.MEASURED
                 diameter = data.get(f"t_{lesion.key}")
-                if status == LesionMeasurement.Status.MEASURED and diameter is None \
-                        and not self.has_error(f"t_{lesion.key}"):
-                    self.add_error(f"t_{lesion.key}", f"{lesion.key}: enter the diameter in mm (0 when the lesion "
-                                                      "has disappeared), or choose “too small” or “not evaluated”.")
                 values[lesion.key] = (status, diameter if status == LesionMeasurement.Status.MEASURED else None)
             else:
                 values[lesion.key] = (data.get(f"nt_{lesion.key}"), None)

@@ -168,6 +168,7 @@ def subject_response(subject: Subject, *, today: date | None = None) -> dict:
     """One subject's page: baseline lesions, time points with their measurements, best overall response."""
     today = today or timezone.localdate()
     assessments = list(subject.tumour_assessments.order_by("assessed_on").prefetch_related("measurements__lesion"))
+    subject.live_assessments = assessments  # what subject_efficacy reads: not fetched a second time
     lesions = list(subject.lesions.all())
     efficacy = subject_efficacy(subject, trial=subject.trial, label=subject.code, today=today)
     baseline = next((a for a in assessments if a.baseline), None)
@@ -258,12 +259,13 @@ def efficacy_overview(user, trial: Trial, *, grouping: str = "all", today: date 
     if grouping not in GROUPINGS:
         grouping = "all"
     rows, deidentified = efficacy_subjects(user, trial, today=today)
+    table = endpoint_table(rows, grouping)
     return {
         "rows": rows, "deidentified": deidentified, "grouping": grouping, "groupings": GROUPINGS,
-        "grouping_label": GROUPINGS[grouping], "table": endpoint_table(rows, grouping),
+        "grouping_label": GROUPINGS[grouping], "table": table,
         "parameters": parameters(trial), "unreviewed": sum(r.unreviewed for r in rows),
         "problems": [r for r in rows if r.problem],
-        "figures": figures(rows, grouping, today=today) if rows else [],
+        "figures": figures(rows, grouping, today=today, table=table) if rows else [],
     }
 
 
@@ -271,8 +273,9 @@ def _weeks(start: date, end: date) -> float:
     return round((end - start).days / 7, 2)
 
 
-def chart_data(rows: list[SubjectEfficacy], grouping: str, *, today: date) -> dict:
-    """The rows behind each picture (no date leaves: weeks or months since the first dose)."""
+def chart_data(rows: list[SubjectEfficacy], grouping: str, *, today: date, table: list[dict]) -> dict:
+    """The rows behind each picture (no date leaves: weeks or months since the first dose); the Kaplan–Meier
+    curves are those of ``table`` (:func:`endpoint_table` of the same grouping)."""
     waterfall = [{"subject": r.label, "best_pct": r.best_pct, "bor": r.bor.bor, "group": r.groups[grouping]}
                  for r in rows if r.best_pct is not None]
     spider = []
@@ -299,12 +302,8 @@ def chart_data(rows: list[SubjectEfficacy], grouping: str, *, today: date) -> di
         swimmer.append({"subject": r.label, "weeks_on_treatment": max(_weeks(r.first_dose, end), 0.0),
                         "ongoing": r.ongoing, "group": r.groups[grouping], "events": events})
     km = {}
-    for endpoint in ("pfs", "os"):
-        by_group: OrderedDict[str, list] = OrderedDict()
-        for r in sorted(rows, key=lambda r: _group_order(r, grouping)):
-            if getattr(r, endpoint) is not None:
-                by_group.setdefault(r.groups[grouping], []).append(getattr(r, endpoint))
-        curves = [estimate for name, events in by_group.items() if (estimate := _km(events, name)) is not None]
+    for endpoint in ("pfs", "os"):  # the table's estimates, in its group order: not estimated twice
+        curves = [group[endpoint] for group in table if group[endpoint] is not None]
         horizon = max((p.time for c in curves for p in c.curve), default=0)
         step = 3 if horizon <= 24 else 6
         times = [float(t) for t in range(0, int(horizon) + step, step)]
@@ -321,10 +320,10 @@ def _fmt(value, digits=1) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def figures(rows: list[SubjectEfficacy], grouping: str, *, today: date) -> list[dict]:
+def figures(rows: list[SubjectEfficacy], grouping: str, *, today: date, table: list[dict]) -> list[dict]:
     """The pictures of the efficacy page: each a Vega-Lite spec (``response.charts``) with its title and the
     same data as a table (shown under the picture, for reading and for screen readers)."""
-    data = chart_data(rows, grouping, today=today)
+    data = chart_data(rows, grouping, today=today, table=table)
     found = []
     if data["waterfall"]:
         found.append({"name": "waterfall", "title": "Best percentage change in the sum of target lesions",

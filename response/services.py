@@ -181,7 +181,8 @@ def assessment_record(*, subject: Subject, user, assessed_on: date, method: str,
             if lesion is not None and lesion.kind == recist.TARGET and status == LesionMeasurement.Status.MEASURED \
                     and diameter is None:
                 problems.append(recist.Problem(field=key, message=f"{key}: enter the diameter in mm (0 when the "
-                                               "lesion has disappeared), or mark it not evaluated.", lesion=key))
+                                               "lesion has disappeared), or choose “too small” or “not evaluated”.",
+                                               lesion=key))
         if problems:
             raise _problems_to_error(problems, lambda p: p.lesion or p.field)
         assessment = TumourAssessment(subject=subject, visit=visit, baseline=False, assessed_on=assessed_on,

@@ -7,7 +7,7 @@ Subcommand (contract in docs/pk.md; other tools parse the ``--json`` output)::
 
 The maths is the pure rule ``trialrules.nca`` (PKNCA's defaults). This command only reads the file, checks every
 row before computing anything (one bad row, no output: a wrong number in a PK table must not pass silently), and
-prints. CSV reading follows ``manage.py endpoints`` (its ``CsvFile`` is reused so both name file, row, line and
+prints. CSV reading is ``trialsite.csvfile`` (shared with ``manage.py endpoints``, so both name file, row, line and
 column the same way).
 """
 
@@ -18,8 +18,8 @@ import math
 
 from django.core.management.base import BaseCommand, CommandError
 
-from response.management.commands.endpoints import CsvFile, Row
 from trialrules.nca import AUC_METHODS, ROUTES, NcaInputError, NcaOptions, NcaResult, Sample, nca
+from trialsite.csvfile import CsvFile, Row
 
 BLQ_TEXTS = ("BLQ", "<LLOQ", "BQL", "<LOQ")
 KEYS = ("cmax", "tmax", "clast", "tlast", "lambda_z", "lambda_z_points", "lambda_z_adj_r2", "half_life",
