@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -70,12 +71,23 @@ def test_linear_method_flag(theoph_csv):
 
 def test_blq_is_zero_empty_is_missing_and_nulls(tmp_path):
     path = write(tmp_path / "p.csv", "id,t,c,dose\nA,0,BLQ,100\nA,1,4,100\nA,2,,100\nA,3,2,100\nB,0,<LLOQ,50\n")
-    data = json.loads(run("--input", path, *COLS, "--route", "intravascular", "--json"))
+    data = json.loads(run("--input", path, *COLS, "--json"))
     a, b = data
     assert a["cmax"] == 4 and a["auclast"] == pytest.approx(2 + 2 * 2 / 0.6931471805599453)  # 0→1 up, 1→3 log
     assert "1 missing concentration(s) dropped" in a["notes"]
     assert a["lambda_z"] is None and a["cl"] is None
     assert b["cmax"] is None and any("all concentrations are zero" in n for n in b["notes"])
+
+
+def test_blq_rules_are_flags(tmp_path):
+    """A BLQ between two measurable samples is dropped by default (PKNCA conc.blq middle = "drop"): the AUC
+    joins 1 h and 3 h; with --blq-middle keep it counts as 0 (two linear pieces, 4·1/2 + 2·1/2)."""
+    path = write(tmp_path / "p.csv", "id,t,c,dose\nA,0,0,100\nA,1,4,100\nA,2,BLQ,100\nA,3,2,100\n")
+    dropped = json.loads(run("--input", path, *COLS, "--json"))[0]
+    kept = json.loads(run("--input", path, *COLS, "--blq-middle", "keep", "--json"))[0]
+    assert dropped["auclast"] == pytest.approx(2 + 2 * 2 / math.log(2))
+    assert kept["auclast"] == pytest.approx(2 + 2 + 1)
+    assert any("dropped (1 middle)" in n for n in dropped["notes"])
 
 
 def test_table_output(theoph_csv):

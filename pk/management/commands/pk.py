@@ -3,7 +3,8 @@
 Subcommand (contract in docs/pk.md; other tools parse the ``--json`` output)::
 
     pk nca --input FILE.csv --subject COL --time COL --conc COL --dose COL
-           [--auc-method linear|linear-up-log-down] [--route extravascular|intravascular] [--json]
+           [--auc-method linear|linear-up-log-down] [--route extravascular|intravascular]
+           [--blq-first keep|drop] [--blq-middle keep|drop] [--blq-last keep|drop] [--json]
 
 The maths is the pure rule ``trialrules.nca`` (PKNCA's defaults). This command only reads the file, checks every
 row before computing anything (one bad row, no output: a wrong number in a PK table must not pass silently), and
@@ -18,7 +19,7 @@ import math
 
 from django.core.management.base import BaseCommand, CommandError
 
-from trialrules.nca import AUC_METHODS, ROUTES, NcaInputError, NcaOptions, NcaResult, Sample, nca
+from trialrules.nca import AUC_METHODS, BLQ_RULES, ROUTES, NcaInputError, NcaOptions, NcaResult, Sample, nca
 from trialsite.csvfile import CsvFile, Row
 
 BLQ_TEXTS = ("BLQ", "<LLOQ", "BQL", "<LOQ")
@@ -65,6 +66,9 @@ class Command(BaseCommand):
         p.add_argument("--dose", required=True, metavar="COL", help="column of the dose (one value per subject)")
         p.add_argument("--auc-method", choices=AUC_METHODS, default="linear-up-log-down")
         p.add_argument("--route", choices=ROUTES, default="extravascular")
+        for position in ("first", "middle", "last"):
+            p.add_argument(f"--blq-{position}", choices=BLQ_RULES, default=getattr(NcaOptions, f"blq_{position}"),
+                           help=f"BLQ (0) {position} in the profile: keep as 0 or drop (PKNCA's default)")
         p.add_argument("--json", action="store_true", help="print a JSON list, one object per subject")
 
     def handle(self, *args, **options):
@@ -92,7 +96,9 @@ class Command(BaseCommand):
             doses.setdefault(subject, (dose, row))
             profiles.setdefault(subject, []).append(Sample(time, conc))
 
-        rules = NcaOptions(auc_method=options["auc_method"], route=options["route"])
+        rules = NcaOptions(auc_method=options["auc_method"], route=options["route"],
+                           blq_first=options["blq_first"], blq_middle=options["blq_middle"],
+                           blq_last=options["blq_last"])
         results: list[tuple[str, NcaResult]] = []
         for subject, samples in profiles.items():
             try:
