@@ -82,6 +82,13 @@ class NcaOptions:
     duration: float = 0.0
 
     def __post_init__(self):
+        if not isinstance(self.min_points, int) or isinstance(self.min_points, bool):
+            raise NcaInputError(f"min_points: {self.min_points!r} is not a whole number")
+        if not isinstance(self.adj_r2_tolerance, int | float) or isinstance(self.adj_r2_tolerance, bool):
+            raise NcaInputError(f"adj_r2_tolerance: {self.adj_r2_tolerance!r} is not a number")
+        for name in ("exclude_cmax", "start_conc0"):
+            if not isinstance(getattr(self, name), bool):
+                raise NcaInputError(f"{name}: {getattr(self, name)!r} is not true or false")
         if self.auc_method not in AUC_METHODS:
             raise NcaInputError(f"auc_method: {self.auc_method!r} is not one of {', '.join(AUC_METHODS)}")
         if self.route not in ROUTES:

@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from trialrules import dispensing, eligibility, response_parameters
+from trialrules import dispensing, eligibility, response_parameters, sampling
+from trialrules.nca import NcaInputError, NcaOptions
 
 DESIGNS = {"titration+3+3", "3+3", "fixed"}
 VISIT_KINDS = {"screening", "dosing", "imaging", "eot", "safety", "survival"}
@@ -148,6 +149,17 @@ def _check(data: dict[str, Any]) -> None:
 
     if "response" in data and (found := response_parameters.problems(data["response"])):
         raise ProtocolFileError(found[0])
+    if "pk" in data:
+        try:
+            schedule = sampling.parse_schedule(data["pk"], tuple(d.get("name") for d in data.get("drugs", [])))
+        except sampling.SamplingScheduleError as exc:
+            raise ProtocolFileError(str(exc)) from None
+        try:
+            NcaOptions(**schedule.nca)
+        except NcaInputError as exc:
+            raise ProtocolFileError(f"pk.nca.{exc}") from None
+        except TypeError as exc:  # an unknown keyword
+            raise ProtocolFileError(f"pk.nca: {exc}") from None
 
 
 def read_protocol(path: Path) -> ProtocolDefinition:
