@@ -83,7 +83,8 @@ class Schedule:
     drug: str
     analytes: tuple[Analyte, ...]
     entries: tuple[Entry, ...]
-    nca: Mapping[str, Any] = field(default_factory=dict)  # NcaOptions keywords (trialrules.nca): auc_method, route, blq_first, ...
+    # NcaOptions keywords (trialrules.nca): auc_method, route, duration, blq_first, ...
+    nca: Mapping[str, Any] = field(default_factory=dict)
 
     def analyte(self, code: str) -> Analyte | None:
         return next((a for a in self.analytes if a.code == code), None)
