@@ -26,12 +26,19 @@ Only the standard library is imported: these are pure functions of their rows.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
-from typing import Any
 
-SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+from trialsite.vegalite import base as _base
+from trialsite.vegalite import choice as _choice
+from trialsite.vegalite import count as _count
+from trialsite.vegalite import get as _get
+from trialsite.vegalite import is_number as _is_number
+from trialsite.vegalite import number as _number
+from trialsite.vegalite import plural as _plural
+from trialsite.vegalite import rows as _rows
+from trialsite.vegalite import text as _text
+from trialsite.vegalite import where as _where
+from trialsite.vegalite import whole as _whole
 
 # Best overall responses as trialrules.bor names them (admiralonco's order: best first, MISSING last).
 BOR_ORDER = ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE", "MISSING")
@@ -60,74 +67,6 @@ CENSOR_SHAPE = "M-1,0L1,0M0,-1L0,1"
 ALL_SUBJECTS = "All treated"
 
 
-# --- validation ------------------------------------------------------------------------------------------
-
-def _where(chart: str, index: int, row: Any) -> str:
-    label = row.get("subject") if isinstance(row, Mapping) else None
-    return f"{chart}: rows[{index}]" + (f" (subject {label!r})" if isinstance(label, str) else "")
-
-
-def _rows(chart: str, rows: Any, name: str = "rows") -> Sequence[Mapping]:
-    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
-        raise ValueError(f"{chart}: {name} must be a list of rows, got {type(rows).__name__}")
-    for index, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise ValueError(f"{chart}: {name}[{index}] must be a mapping, got {type(row).__name__}")
-    return rows
-
-
-def _get(where: str, row: Mapping, key: str) -> Any:
-    if key not in row:
-        raise ValueError(f"{where}: missing key {key!r}")
-    return row[key]
-
-
-def _is_number(value: Any) -> bool:
-    """A real number: int, float, Decimal or a numpy scalar (numbers.Real), never a bool."""
-    return not isinstance(value, bool) and isinstance(value, (numbers.Real, Decimal))
-
-
-def _number(where: str, row: Mapping, key: str, *, minimum: float | None = None,
-            maximum: float | None = None) -> float:
-    value = _get(where, row, key)
-    if not _is_number(value) or not math.isfinite(value):
-        raise ValueError(f"{where}: {key!r} must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{where}: {key!r} must be at least {minimum:g}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{where}: {key!r} must be at most {maximum:g}, got {value!r}")
-    return float(value)
-
-
-def _whole(value: Any) -> int | None:
-    """``value`` as an int if it is a whole number >= 0 (5, numpy.int64(5), 5.0 as statsmodels counts), else None."""
-    if not _is_number(value) or not math.isfinite(value) or value < 0 or value != int(value):
-        return None
-    return int(value)
-
-
-def _count(where: str, row: Mapping, key: str) -> int:
-    value = _get(where, row, key)
-    count = _whole(value)
-    if count is None:
-        raise ValueError(f"{where}: {key!r} must be a whole number of subjects (>= 0), got {value!r}")
-    return count
-
-
-def _text(where: str, row: Mapping, key: str) -> str:
-    value = _get(where, row, key)
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}: {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(where: str, row: Mapping, key: str, allowed: Sequence[str]) -> str:
-    value = _get(where, row, key)
-    if value not in allowed:
-        raise ValueError(f"{where}: {key!r} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
 def _unique_subjects(chart: str, rows: Sequence[Mapping]) -> None:
     """A bar per subject is drawn per *label*: two rows with one label would silently become one bar."""
     seen: dict[str, int] = {}
@@ -135,14 +74,6 @@ def _unique_subjects(chart: str, rows: Sequence[Mapping]) -> None:
         first = seen.setdefault(row["subject"], index)
         if first != index:
             raise ValueError(f"{_where(chart, index, row)}: 'subject' repeats rows[{first}]; one row per subject")
-
-
-def _base(description: str, title: str | None) -> dict:
-    spec: dict[str, Any] = {"$schema": SCHEMA, "description": description}
-    if title:
-        spec["title"] = {"text": title, "anchor": "start"}
-    spec["config"] = {"font": "system-ui, sans-serif", "view": {"stroke": None}}
-    return spec
 
 
 def _reference_layer(channel: str = "y") -> dict:
@@ -156,10 +87,6 @@ def _reference_layer(channel: str = "y") -> dict:
         },
         "name": f"reference_{channel}",
     }
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 # --- waterfall -------------------------------------------------------------------------------------------
