@@ -62,8 +62,24 @@ def decision_detail(request, pk: int):
         # What the next decision still waits for: by subject at the viewer's sites, counted otherwise.
         "open_items": [] if sponsor_view else open_items_for(request.user, trial, now=now, evidence=evidence),
         "open_count": len(evidence.open_items),
+        # The PK available for the levels up to the decided one (aggregates, the same for every viewer).
+        "pk": _decision_pk(decision),
     }
     return render_form(request, "escalation/decision.html", context, status=422 if form.errors else 200)
+
+
+def _decision_pk(decision):
+    from pk.selectors import PARAMETERS, decision_pk
+
+    level = decision.cohort.dose_level if decision.cohort_id else None
+    levels = decision.trial.dose_levels.all()
+    if level is not None:
+        levels = levels.filter(rank__lte=level.rank)
+    found = decision_pk(decision.trial, list(levels))
+    if found is not None:
+        found["parameters"] = [p for p in PARAMETERS if p[0] in ("cmax", "tmax", "auclast", "aucinf_obs",
+                                                                  "half_life", "cl")]
+    return found
 
 
 def intermediate_level_new(request, code: str):

@@ -16,6 +16,7 @@ class Notification(models.Model):
         DECISION = "decision", "Decision awaiting signature"
         CONCURRENCE = "concurrence", "Decision awaiting concurrence"
         LOCKOUT = "lockout", "Account locked after failed sign-ins"
+        SAMPLE_OVERDUE = "sample_overdue", "Sample overdue"
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                   related_name="notifications")
@@ -25,6 +26,9 @@ class Notification(models.Model):
     # A dose-escalation decision awaiting the recipient's signature or concurrence.
     decision = models.ForeignKey("escalation.EscalationDecision", on_delete=models.PROTECT, null=True,
                                  blank=True, related_name="notifications")
+    # A PK / ADA / RO / biomarker sample whose window closed uncollected (the visit watch flags them too).
+    sample = models.ForeignKey("pk.Sample", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.CharField(max_length=300)
     # The path of the page the notice is about (from reverse()); in-app and in e-mail the link is
@@ -44,6 +48,8 @@ class Notification(models.Model):
             # Decision notices (visit NULL): once per recipient, decision and kind.
             models.UniqueConstraint(fields=["recipient", "decision", "kind"],
                                     condition=models.Q(decision__isnull=False), name="notification_decision_once"),
+            models.UniqueConstraint(fields=["recipient", "sample", "kind"],
+                                    condition=models.Q(sample__isnull=False), name="notification_sample_once"),
         ]
         indexes = [
             models.Index(fields=["recipient"], condition=models.Q(read_at__isnull=True),

@@ -59,3 +59,10 @@ class Voidable(models.Model):
     @property
     def voided(self) -> bool:
         return self.voided_at is not None
+
+
+def audited():
+    """The pghistory events every clinical record keeps: ``@pghistory.track(*audited())``."""
+    import pghistory
+
+    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

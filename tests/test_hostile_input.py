@@ -50,7 +50,7 @@ from visits.models import PlannedVisit
 pytestmark = pytest.mark.django_db
 
 PROJECT_APPS = {"trials", "escalation", "subjects", "visits", "screening", "notifications", "outbox", "records",
-                "response", "auth", "pghistory"}
+                "response", "pk", "auth", "pghistory"}
 ROLES = ("coordinator", "investigator", "sponsor", "anonymous")
 SKIPPED_ACTIONS = ("/logout/", "/admin/")
 
@@ -97,6 +97,8 @@ class World:
     oral_subject: object
     oral_drug: object
     dispensing: object
+    sample: object = None
+    shipment: object = None
     clients: dict[str, Client] = field(default_factory=dict)
     users: dict[str, object] = field(default_factory=dict)
 
@@ -139,10 +141,19 @@ def world(request, people, bat6005, site_a):
     assert decision is not None
     in_progress = eligible_screening(bat6005, site_a, coordinator, initials="DEF", confirm=False)
     oral_subject, oral_drug, dispensing = _oral_subject(people, site_a)
+    # The subject's samples: its pre-dose PK sample collected and shipped, its 4 h sample still to take.
+    from pk.models import Sample
+    from pk.services import sample_collect, shipment_create
+
+    pre = sample_collect(sample=Sample.objects.get(subject=subject, code="C1-PK-pre"), user=coordinator,
+                         collected_at=when - timedelta(minutes=5))
+    shipment = shipment_create(user=coordinator, trial=bat6005, site=site_a, samples=[pre], lab="PK lab",
+                               shipped_at=when, temperature="frozen-70")
     world = World(trial=bat6005, subject=Subject.objects.get(pk=subject.pk), adverse_event=event,
                   visit=PlannedVisit.objects.filter(subject=subject).order_by("target").first(),
                   decision=decision, screening_open=in_progress, oral_subject=oral_subject, oral_drug=oral_drug,
-                  dispensing=dispensing)
+                  dispensing=dispensing, sample=Sample.objects.get(subject=subject, code="C1-PK-4h"),
+                  shipment=shipment)
     for role in ROLES:
         client = Client(enforce_csrf_checks=True)
         if role != "anonymous":
@@ -167,10 +178,15 @@ URL_OBJECTS = {
     ("subjects:dispensing_new", "pk"): "oral_subject",
     ("subjects:dispensing_new", "drug_pk"): "oral_drug",
     ("subjects:dispensing_return", "pk"): "dispensing",
+    ("pk:collect", "pk"): "sample",
+    ("pk:missed", "pk"): "sample",
+    ("pk:shipment", "pk"): "shipment",
 }
 DEFAULT_OBJECTS = {"pk": "subject", "code": "trial"}
 # The keys of allauth's e-mail links (confirm an address, reset a password): ones that are no one's.
 LINK_KEYS = {"key": "no-such-key", "uidb36": "0"}
+# Arguments that are numbers, not objects: the cycle of a profile's λz page.
+NUMBERS = {"cycle": 1}
 
 
 def named_patterns(resolver=None, namespace=""):
@@ -191,6 +207,8 @@ def _argument(world: World, name: str, param: str):
     attribute = matches[0] if matches else DEFAULT_OBJECTS.get(param)
     if attribute is None and param in LINK_KEYS:
         return LINK_KEYS[param]
+    if attribute is None and param in NUMBERS:
+        return NUMBERS[param]
     if attribute is None:
         raise AssertionError(f"{name}: no value for the URL argument {param!r}; give one in URL_OBJECTS")
     obj = getattr(world, attribute)

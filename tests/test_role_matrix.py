@@ -20,6 +20,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from escalation.services import decision_recommend, decision_sign
+from pk.models import LabResult, Sample
+from pk.services import results_import, sample_collect, shipment_create
 from response.models import Lesion, LesionMeasurement, TumourAssessment
 from response.services import LesionEntry, assessment_record, baseline_record
 from subjects.models import AdverseEvent, Assessment, DoseAdministration, OralDispensing, Subject
@@ -125,6 +127,24 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "records:history[lesion]":              (200, 200, 404, 404, LOGIN),
     "records:correct[lesion]":              (200, 200, 404, 404, LOGIN),
     "records:void[lesion]":                 (404, 404, 404, 404, LOGIN),
+    # Samples (pk): the subject's samples and labels (site staff of its site), a profile's λz page (site staff
+    # of its site; the trial's pharmacokineticists), the trial's PK page (everyone in the trial; a sponsor
+    # de-identified), shipments (site staff), the results import (coordinators, pharmacokineticists).
+    "pk:subject":                           (200, 200, 404, 404, LOGIN),
+    "pk:labels":                            (200, 200, 404, 404, LOGIN),
+    "pk:lambda_z":                          (200, 200, 404, 404, LOGIN),
+    "pk:collect":                           (405, 405, 405, 405, LOGIN),
+    "pk:missed":                            (405, 405, 405, 405, LOGIN),
+    "pk:shipment":                          (200, 200, 404, 404, LOGIN),
+    "pk:overview":                          (200, 200, 200, 200, LOGIN),
+    "pk:shipments":                         (200, 200, 403, 200, LOGIN),
+    "pk:import":                            (200, 403, 403, 200, LOGIN),
+    "records:history[sample]":              (200, 200, 404, 404, LOGIN),
+    "records:correct[sample]":              (200, 200, 404, 404, LOGIN),
+    "records:void[sample]":                 (404, 404, 404, 404, LOGIN),
+    "records:history[lab-result]":          (200, 200, 404, 404, LOGIN),
+    "records:correct[lab-result]":          (200, 200, 404, 404, LOGIN),
+    "records:void[lab-result]":             (200, 200, 404, 404, LOGIN),
     # Sign-in and the session (accounts/urls.py). The session status is what the timeout script polls,
     # signed in or not; keep-alive is POST only.
     "accounts:session":                     (200, 200, 200, 200, 200),
@@ -252,7 +272,20 @@ def world(site_a, site_b):
                              LesionEntry(kind="non_target", organ="bone")])
     scan = assessment_record(subject=subject, user=coordinator, assessed_on=dose_day + timedelta(days=20), method="CT",
                              new_lesions="none", values={"T1": ("measured", Decimal(20)), "NT1": ("present", None)})
+    # Its cycle-1 PK samples collected at their nominal times, shipped, and their results imported.
+    samples = list(Sample.objects.filter(subject=subject, code__startswith="C1-PK-").order_by("nominal_at"))
+    for sample in samples:
+        sample_collect(sample=sample, user=coordinator,
+                       collected_at=sample.nominal_at - timedelta(minutes=1 if sample.nominal_hours == 0 else 0))
+    shipment = shipment_create(user=coordinator, trial=trial, site=site_a, samples=samples, lab="PK lab",
+                               shipped_at=timezone.now(), temperature="frozen-70")
+    lines = ["sample_id,analyte,result,unit,lloq"] + [
+        f"{s.sample_id},LVGN6051,{'BLQ' if s.nominal_hours == 0 else round(40 * 0.99 ** s.nominal_hours, 3)},ug/mL,0.1"
+        for s in samples]
+    results_import(user=coordinator, trial=trial, file_name="pk.csv", content="\n".join(lines).encode(),
+                   samples=Sample.objects.filter(subject__trial=trial))
     objects = {
+        Sample: samples[1], LabResult: LabResult.objects.filter(sample__subject=subject).first(),
         Subject: subject, AdverseEvent: event, DoseAdministration: subject.doses.first(),
         Assessment: subject.assessments.first(), PlannedVisit: PlannedVisit.objects.filter(subject=subject).first(),
         FollowUp: follow_up, type(screening): screening, OralDispensing: dispensing,
@@ -262,7 +295,7 @@ def world(site_a, site_b):
     return {
         "trial": trial, "people": people, "subjects": subjects, "event": event, "decision": decision,
         "screening": screening, "dispensing": dispensing, "drug": anlotinib, "objects": objects,
-        "dosed_at": dosed_at,
+        "dosed_at": dosed_at, "shipment": shipment,
     }
 
 
@@ -280,6 +313,11 @@ def _urls(world) -> dict[str, str]:
         "response:review": {"pk": world["objects"][TumourAssessment].pk},
         "response:": {"pk": subject.pk},
         "visits:record": {"pk": world["objects"][PlannedVisit].pk},
+        "pk:collect": {"pk": world["objects"][Sample].pk},
+        "pk:missed": {"pk": world["objects"][Sample].pk},
+        "pk:shipment": {"pk": world["shipment"].pk},
+        "pk:lambda_z": {"pk": subject.pk, "cycle": 1},
+        "pk:": {"pk": subject.pk},
         "subjects:": {"pk": subject.pk},
         "visits:": {"pk": subject.pk},
         # allauth's links from e-mails: a key that is no one's.

@@ -108,6 +108,9 @@ class Role(models.TextChoices):
     INVESTIGATOR = "investigator", "Investigator"
     SPONSOR = "sponsor", "Sponsor"
     ADMINISTRATOR = "administrator", "Administrator"
+    # Trial-wide (all sites): the unit's pharmacokineticist reads the PK, ADA, RO and biomarker results of
+    # every subject by code (never identity) and chooses λz points; imports the lab's results files.
+    PHARMACOKINETICIST = "pharmacokineticist", "Pharmacokineticist"
 
 
 SITE_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR)

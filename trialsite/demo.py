@@ -20,6 +20,8 @@ DEMO_USERS = [
     {"username": "sponsor", "password": "demo-sponsor", "role": "sponsor", "site": None,
      "totp_secret": "DEMOSPONSORTOTPS",
      "first_name": "Sofia", "last_name": "Sponsor", "email": "sponsor@example.org"},
+    {"username": "pharmacokineticist", "password": "demo-pharmacokineticist", "role": "pharmacokineticist",
+     "site": None, "first_name": "Paula", "last_name": "Pharmacokineticist", "email": "pk@example.org"},
     {"username": "admin", "password": "demo-administrator", "role": "administrator", "site": None,
      "totp_secret": "DEMOADMINTOTPKEY",
      "first_name": "Ada", "last_name": "Administrator", "email": "admin@example.org"},

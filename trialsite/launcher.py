@@ -454,6 +454,7 @@ def up(argv: Sequence[str]) -> int:
         ("loading the trial protocols", ["load_protocols"]),
         ("creating the demo site and users", ["seed_demo"]),
         ("creating demo subjects with scans (QL1706, efficacy pages)", ["seed_demo_efficacy"]),
+        ("creating demo subjects with samples and lab results (LVGN6051 + anlotinib, PK pages)", ["seed_demo_pk"]),
         ("collecting static files", ["collectstatic", "--no-input", "--verbosity", "0"]),
     ]
     for label, args in steps:

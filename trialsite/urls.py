@@ -23,6 +23,7 @@ urlpatterns = [
     path("escalation/", include("escalation.urls")),
     path("visits/", include("visits.urls")),
     path("response/", include("response.urls")),
+    path("pk/", include("pk.urls")),
     path("notifications/", include("notifications.urls")),
     path("records/", include("records.urls")),
     path("api/", include("trialsite.api_urls")),

@@ -56,6 +56,9 @@ def visits_plan_for_subject(*, subject: Subject, follow_up: FollowUp | None = No
     go. After the end of follow-up, visits whose window had not closed by then are not planned."""
     anchors = subject_anchors(subject, follow_up)
     if anchors is None:
+        from pk.services import samples_plan_for_subject
+
+        samples_plan_for_subject(subject=subject)
         return []
     plan = plan_visits(subject.trial.visit_plan, subject.trial.definition.get("treatment", {}), anchors)
     if anchors.follow_up_end is not None:
@@ -85,6 +88,10 @@ def visits_plan_for_subject(*, subject: Subject, follow_up: FollowUp | None = No
     ).delete()
     kept.extend(v for v in existing.values() if v.status != PlannedVisit.Status.PLANNED)
     screening_visit_sync(subject=subject, visits=kept)
+    # The samples (PK, ADA, RO, biomarkers) are timed from the same doses and the planned dosing visits.
+    from pk.services import samples_plan_for_subject
+
+    samples_plan_for_subject(subject=subject)
     kept.sort(key=lambda v: (v.target, v.code))
     return kept
 

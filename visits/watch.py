@@ -7,7 +7,7 @@ No per-row Python loop: the work is a fixed number of statements whatever the nu
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pghistory
 from django.conf import settings
@@ -37,10 +37,17 @@ def flag_overdue(today: date) -> int:
         return overdue_queryset(today).update(overdue=True, overdue_since=Now())
 
 
-def _calendar_link_sql() -> tuple[str, str]:
+def link_sql(name: str = "visits:calendar") -> tuple[str, str]:
+    """The page ``name`` of a subject as the SQL pieces around its id (``before || s.id || after``)."""
     marker = 987654321
-    before, after = reverse("visits:calendar", args=[marker]).split(str(marker))
+    before, after = reverse(name, args=[marker]).split(str(marker))
     return before, after
+
+
+# The active coordinators and investigators of each (trial, site): whom a visit or a sample concerns.
+SITE_STAFF_SQL = """(SELECT DISTINCT mm.user_id, mm.trial_id, mm.site_id
+          FROM {membership} mm JOIN {user} u ON u.id = mm.user_id AND u.is_active
+         WHERE mm.role = ANY(%(roles)s) AND mm.site_id IS NOT NULL) m"""
 
 
 _NOTIFY_SQL = """
@@ -51,14 +58,12 @@ SELECT m.user_id, v.id, %(kind)s,
        %(link_before)s || s.id || %(link_after)s, now()
   FROM {visit} v
   JOIN {subject} s ON s.id = v.subject_id
-  JOIN (SELECT DISTINCT mm.user_id, mm.trial_id, mm.site_id
-          FROM {membership} mm JOIN {user} u ON u.id = mm.user_id AND u.is_active
-         WHERE mm.role = ANY(%(roles)s) AND mm.site_id IS NOT NULL) m
+  JOIN {staff}
     ON m.trial_id = s.trial_id AND m.site_id = s.site_id
  WHERE v.status = 'planned' AND {condition}
  ORDER BY v.id, m.user_id
 ON CONFLICT (recipient_id, visit_id, kind) DO NOTHING
-"""
+""".replace("{staff}", SITE_STAFF_SQL)
 
 _CONDITIONS = {
     Notification.Kind.OVERDUE: (
@@ -81,7 +86,7 @@ def notify(today: date, *, days: int | None = None) -> dict[str, int]:
     from trials.models import Membership
 
     days = due_soon_days() if days is None else days
-    before, after = _calendar_link_sql()
+    before, after = link_sql()
     tables = {"notification": Notification._meta.db_table, "visit": PlannedVisit._meta.db_table,
               "subject": Subject._meta.db_table, "membership": Membership._meta.db_table,
               "user": get_user_model()._meta.db_table}
@@ -98,10 +103,18 @@ def notify(today: date, *, days: int | None = None) -> dict[str, int]:
 
 def run_watch(today: date, *, email: bool = True) -> dict[str, int]:
     """One pass: flag, notify, e-mail. Each statement commits on its own (short locks)."""
+    from django.utils import timezone
+
     from notifications.services import send_pending_emails
+    from pk.watch import run_sample_watch
 
     result = {"flagged": flag_overdue(today)}
     result.update(notify(today))
+    # Samples (PK, ADA, RO, biomarkers) are timed to the minute: overdue once their window has closed.
+    # (``today`` other than today: the windows closed before that day began.)
+    now = timezone.now() if today == timezone.localdate() else timezone.make_aware(
+        datetime.combine(today, datetime.min.time()))
+    result.update(run_sample_watch(now))
     result["emailed"] = send_pending_emails() if email else 0
     return result
 
