@@ -62,7 +62,8 @@ class Voidable(models.Model):
 
 
 def audited():
-    """The pghistory events every clinical record keeps: ``@pghistory.track(*audited())``."""
+    """The pghistory events every clinical record keeps: ``@pghistory.track(*audited())``. Fresh trackers per
+    model: pghistory's tracker objects keep state and must not be shared."""
     import pghistory
 
     return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

@@ -14,12 +14,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from records.base import Voidable
-
-
-def audited():
-    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
-
+from records.base import Voidable, audited
 
 RESPONSE_CHOICES = [
     ("CR", "CR — complete response"),

@@ -12,12 +12,8 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from records.base import Voidable
+from records.base import Voidable, audited
 from trialrules.eligibility import INPUTS, ULN_ANALYTES, Quantity
-
-
-def audited():
-    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 
 
 @pghistory.track(*audited())

@@ -11,12 +11,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual
 
-from records.base import Voidable
-
-
-def audited():
-    """Fresh trackers per model: pghistory's tracker objects keep state and must not be shared."""
-    return (pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+from records.base import Voidable, audited
 
 
 @pghistory.track(*audited())

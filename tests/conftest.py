@@ -38,6 +38,14 @@ def _collected_static(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Every test makes users (``people``: four) and signs them in, and a PBKDF2 hash costs about a second on a
+    busy CI machine: a fast hasher keeps the suite quick. Which hasher stores a password changes no rule tested
+    here (production keeps Django's default, settings.PASSWORD_HASHERS unset)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests start from a flushed database (pytest-django runs them after the others and
     each one flushes every table at its end), so the CTCAE terms the data migration loads are put back

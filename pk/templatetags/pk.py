@@ -27,8 +27,9 @@ def pk_unit(kind: str, conc_unit: str) -> str:
     """The unit of a parameter of ``kind`` for concentrations in ``conc_unit`` and doses in mg (both antibodies):
     CL = dose/AUC is mg/(µg/mL·h) = L/h, Vz = CL/λz is L."""
     litres = conc_unit in MG_PER_L
-    return {"conc": conc_unit, "h": "h", "auc": f"{conc_unit}·h", "%": "%", "1/h": "1/h",
-            "cl": "L/h" if litres else f"mg/({conc_unit}·h)", "vz": "L" if litres else f"mg/{conc_unit}"}.get(kind, "")
+    units = {"conc": conc_unit, "h": "h", "auc": f"{conc_unit}·h", "%": "%", "1/h": "1/h",
+             "cl": "L/h" if litres else f"mg/({conc_unit}·h)", "vz": "L" if litres else f"mg/({conc_unit})"}
+    return units.get(kind, "")
 
 
 @register.filter
@@ -41,4 +42,5 @@ def summary_cell(summary, key: str) -> str:
         return f"{summary.n}: {spread}"
     if summary.geo_mean is None:
         return f"{summary.n}: median {spread}"
-    return f"{summary.n}: {fmt(summary.geo_mean)} ({fmt(summary.geo_cv_pct)} %), {spread}"
+    cv = f" ({fmt(summary.geo_cv_pct)} %)" if summary.geo_cv_pct is not None else ""  # a CV needs 2 values
+    return f"{summary.n}: {fmt(summary.geo_mean)}{cv}, {spread}"

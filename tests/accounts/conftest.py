@@ -23,13 +23,6 @@ ACTIVATE = "/accounts/2fa/totp/activate/"
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Sign-ins, signatures and lockouts check passwords dozens of times per test: a fast hasher keeps the
-    suite quick. Which hasher stores a password changes no rule tested here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _clean_cache():
     """The cache (Redis) outlives each test's database transaction: a lockout already reported, or a
     one-time code already used, must not leak from one test into the next."""

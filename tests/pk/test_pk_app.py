@@ -277,6 +277,11 @@ def test_pages_for_each_role(client, login, subject, people, pkist, bat6005):
 
     login(pkist)
     assert client.get(reverse("pk:subject", args=[subject.pk])).status_code == 404  # no subject record
+    assert client.get(reverse("pk:labels", args=[subject.pk])).status_code == 404
+    assert client.get(reverse("pk:shipments", args=[bat6005.code])).status_code == 403  # site staff ship
+    assert client.get(reverse("pk:import", args=[bat6005.code])).status_code == 200
+    overview = client.get(reverse("pk:overview", args=[bat6005.code]))
+    assert overview.status_code == 200 and subject.code.encode() in overview.content
     profile = client.get(reverse("pk:lambda_z", args=[subject.pk, 1]))
     assert profile.status_code == 200 and b"Choose the" in profile.content
     refused = client.post(reverse("pk:lambda_z", args=[subject.pk, 1]), {"times": ["72", "168"], "reason": "x y z"})
