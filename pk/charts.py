@@ -21,6 +21,7 @@ Only the standard library and ``response.charts``' generic row checks are import
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -218,6 +219,33 @@ def concentration_time(rows: Sequence[Mapping], *, scale: str, time_unit: str = 
         ],
     })
     return spec
+
+
+def with_terminal_fit(spec: dict, *, start: float, end: float, intercept: float, lambda_z: float) -> dict:
+    """``spec`` (a :func:`concentration_time` spec) with the λz regression drawn over the points it used: a dashed
+    line from ``start`` to ``end`` (hours) of conc = exp(intercept − λz·t), the log-linear fit of the terminal
+    phase (``trialrules.nca``). Returns a new spec; refuses a fit that cannot be drawn (λz <= 0, end <= start)."""
+    chart = "with_terminal_fit"
+    for name, value in (("start", start), ("end", end), ("intercept", intercept), ("lambda_z", lambda_z)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            raise ValueError(f"{chart}: {name!r} must be a finite number, got {value!r}")
+    if lambda_z <= 0 or start < 0 or end <= start:
+        raise ValueError(f"{chart}: need lambda_z > 0 and 0 <= start < end, got {lambda_z!r}, {start!r}, {end!r}")
+    layers = [layer for layer in spec.get("layer", ()) if layer.get("name") == "points"]
+    if not layers:
+        raise ValueError(f"{chart}: the spec has no 'points' layer (not a concentration_time spec)")
+    y = dict(layers[0]["encoding"]["y"])
+    x = dict(layers[0]["encoding"]["x"])
+    fit = {
+        "data": {"values": [{"time": t, "conc": math.exp(intercept - lambda_z * t)} for t in (start, end)]},
+        "mark": {"type": "line", "strokeDash": [6, 4], "color": "#c0392b", "strokeWidth": 2},
+        "encoding": {"x": x, "y": y},
+        "name": "terminal_fit",
+    }
+    out = dict(spec)
+    out["layer"] = [*spec["layer"], fit]
+    out["description"] = f"{spec['description']} The dashed line is the λz fit of the terminal phase."
+    return out
 
 
 # --- mean concentrations by dose level -------------------------------------------------------------------

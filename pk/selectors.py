@@ -402,10 +402,17 @@ def figures(user, trial: Trial, rows: list[NcaRow], others: dict, *, conc_unit: 
 
 
 def lambda_z_figure(profile: Profile, result: nca_rules.NcaResult) -> dict:
-    """The profile on a semi-log scale (the λz points are listed beside it)."""
+    """The profile on a semi-log scale with the λz fit over the points it used (listed beside it)."""
     from pk import charts
 
     points = [{"subject": profile.subject.code, "level": _level_label(profile.subject), "time": s.time,
                "conc": s.conc, "blq": s.time in profile.blq} for s in profile.samples]
     unit = next((a.unit for a in schedule_for(profile.subject.trial).analytes if a.code == profile.analyte), "")
-    return charts.concentration_time(points, scale="log", conc_unit=unit or "conc")
+    spec = charts.concentration_time(points, scale="log", conc_unit=unit or "conc")
+    used = [(s.time, s.conc) for s in profile.samples if s.time in result.lambda_z_times and s.conc]
+    if result.lambda_z and len(used) >= 2:
+        # The fit's intercept: ln C = a − λz·t through the means (least squares), as trialrules.nca fits it.
+        a = sum(math.log(c) for _, c in used) / len(used) + result.lambda_z * sum(t for t, _ in used) / len(used)
+        spec = charts.with_terminal_fit(spec, start=used[0][0], end=used[-1][0], intercept=a,
+                                        lambda_z=result.lambda_z)
+    return spec

@@ -28,6 +28,7 @@ from django.utils.html import json_script
 from response import charts
 from tests.browser.conftest import SCREENSHOTS
 from tests.response.test_charts import KM, KM_TIMES
+from trialsite import vegalite
 
 pytestmark = pytest.mark.browser
 
@@ -239,7 +240,7 @@ def test_tooltip_uses_the_app_css_not_an_injected_style(chart_page, request):
 def test_a_broken_spec_fails_quietly_and_the_others_still_draw(chart_page):
     bad_json = ('<div class="chart" data-chart="spec-badjson"></div>'
                 '<script type="application/json" id="spec-badjson">{"mark": </script>')
-    bad_spec = figure("badspec", {"$schema": charts.SCHEMA, "mark": "no-such-mark", "data": {"values": []}})
+    bad_spec = figure("badspec", {"$schema": vegalite.SCHEMA, "mark": "no-such-mark", "data": {"values": []}})
     missing = '<div class="chart" data-chart="spec-nowhere"></div>'
     page = chart_page.open_page("broken", html(bad_json + bad_spec + missing + figure("spider", FIGURES["spider"])))
     page.wait_for_selector('[data-chart="spec-spider"][data-chart-drawn=yes]')

@@ -76,10 +76,10 @@ def test_samples_to_pk_through_the_pages(page, shot, people, bat6005, site_a):
     early = _local(start - timedelta(minutes=30))
     page.fill(f"#id_s{one.pk}-collected_at", early)
     page.click(f"{row} form[action$='/collect/'] button[type=submit]")
-    page.wait_for_selector(f"{row} .errors")
-    assert "cannot be taken before it" in page.inner_text(f"{row} .errors")
+    page.wait_for_selector(f"{row} .alert.error")
+    assert "cannot be taken before it" in page.inner_text(f"{row} .alert.error")
     assert page.input_value(f"#id_s{one.pk}-collected_at") == early
-    assert page.locator("#samples .errors").count() == 1  # only that row
+    assert page.locator("#samples .alert.error").count() == 1  # only that row
     assert sample(subject, "C1-PK-1h").status == "planned"
     shot(page, "collect-before-dose")
 
@@ -100,8 +100,8 @@ def test_samples_to_pk_through_the_pages(page, shot, people, bat6005, site_a):
     row_ro = f"#sample-{ro.pk}"
     page.click(f"{row_ro} summary")
     page.click(f"{row_ro} form[action$='/missed/'] button[type=submit]")
-    page.wait_for_selector(f"{row_ro} .errors")
-    assert "Say why the sample was not taken" in page.inner_text(f"{row_ro} .errors")
+    page.wait_for_selector(f"{row_ro} .alert.error")
+    assert "Say why the sample was not taken" in page.inner_text(f"{row_ro} .alert.error")
     assert sample(subject, "C1-RO-24h").status == "planned"
     shot(page, "missed-without-reason")
     page.fill(f"#id_m{ro.pk}-missed_reason", "Patient left before the 24 h draw")

@@ -461,3 +461,19 @@ def test_numbers_as_the_database_and_numpy_give_them_become_plain_json_numbers()
                                        "conc": Decimal("2.84"), "blq": False}], scale="log", conc_unit="mg/L")
     assert spec["data"]["values"] == [{"subject": "S-01", "level": "1 mg", "time": 0.5, "conc": 2.84, "blq": False}]
     json.dumps(spec, allow_nan=False)
+
+
+def test_the_terminal_fit_is_a_dashed_line_over_the_lambda_z_points():
+    base = charts.concentration_time(CONC, scale="log", conc_unit="mg/L")
+    spec = charts.with_terminal_fit(base, start=9.05, end=24.37, intercept=2.0, lambda_z=0.048457)
+    fit = layer(spec, "terminal_fit")
+    assert [v["time"] for v in fit["data"]["values"]] == [9.05, 24.37]
+    assert fit["data"]["values"][1]["conc"] == pytest.approx(math.exp(2.0 - 0.048457 * 24.37))
+    assert fit["encoding"]["y"]["scale"]["type"] == "log" and "λz fit" in spec["description"]
+    assert base["layer"] == charts.concentration_time(CONC, scale="log", conc_unit="mg/L")["layer"]  # untouched
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft7Validator(json.loads(SCHEMA.read_text())).validate(spec)
+    with pytest.raises(ValueError, match="lambda_z > 0"):
+        charts.with_terminal_fit(base, start=1, end=2, intercept=0, lambda_z=-0.1)
+    with pytest.raises(ValueError, match="no 'points' layer"):
+        charts.with_terminal_fit({"layer": []}, start=1, end=2, intercept=0, lambda_z=0.1)

@@ -283,7 +283,7 @@ def test_pages_for_each_role(client, login, subject, people, pkist, bat6005):
     overview = client.get(reverse("pk:overview", args=[bat6005.code]))
     assert overview.status_code == 200 and subject.code.encode() in overview.content
     profile = client.get(reverse("pk:lambda_z", args=[subject.pk, 1]))
-    assert profile.status_code == 200 and b"Choose the" in profile.content
+    assert profile.status_code == 200 and b"Choose the" in profile.content and b"terminal_fit" in profile.content
     refused = client.post(reverse("pk:lambda_z", args=[subject.pk, 1]), {"times": ["72", "168"], "reason": "x y z"})
     assert refused.status_code == 422 and b"at least 3" in refused.content
 
