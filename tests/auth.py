@@ -41,7 +41,10 @@ def code(secret: str, steps: int = 0) -> str:
 def fresh_code(user) -> str:
     """A valid code the user has not used yet (allauth refuses a code used once)."""
     secret = totp_secret(user)
-    for steps in range(-mfa_settings.TOTP_TOLERANCE, mfa_settings.TOTP_TOLERANCE + 1):
+    # The current period's code first, then the later ones, the earlier ones last: a code of the previous
+    # period goes out of the window if the period turns between now and the check (a flaky signature).
+    tolerance = mfa_settings.TOTP_TOLERANCE
+    for steps in [0, *range(1, tolerance + 1), *range(-1, -tolerance - 1, -1)]:
         candidate = code(secret, steps)
         if cache.get(f"allauth.mfa.totp.used?user={user.pk}&code={candidate}") is None:
             return candidate
