@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
+from django.http import Http404
 
 from pk.models import LabResult, LambdaZChoice, Sample
 from pk.services import schedule_for
@@ -40,6 +40,18 @@ def subjects_in_scope(user, trial: Trial) -> tuple[QuerySet[Subject], bool]:
     if Role.PHARMACOKINETICIST in roles_in(user, trial):
         return Subject.objects.filter(trial=trial).select_related("trial", "site", "dose_level", "cohort"), False
     return subjects_for(user, trial), False
+
+
+def profile_subject(user, pk: int) -> Subject:
+    """A subject whose PK profile the user may open by its code (site staff of its site, the trial's
+    pharmacokineticists); 404 for anyone else, a sponsor included."""
+    trial = Trial.objects.filter(subjects__pk=pk, memberships__user=user).distinct().first()
+    if trial is not None:
+        subjects, deidentified = subjects_in_scope(user, trial)
+        subject = None if deidentified else subjects.filter(pk=pk).first()
+        if subject is not None:
+            return subject
+    raise Http404("No such subject")
 
 
 def samples_in_scope(user, trial: Trial) -> QuerySet[Sample]:
@@ -350,10 +362,6 @@ def fmt(value, digits: int = 3) -> str:
     if 10**digits <= abs(value) < 1e7:
         return f"{float(f'{value:.{digits}g}'):.0f}"  # 8123 as 8120, not 8.12e+03
     return f"{value:.{digits}g}" if abs(value) < 1e7 else f"{value:.3e}"
-
-
-def now():
-    return timezone.now()
 
 
 # --- pictures -------------------------------------------------------------------------------------------------

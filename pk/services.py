@@ -19,8 +19,9 @@ from trialrules import lab_results, sampling
 from trialrules.nca import NcaInputError
 from trials.access import require_site_role, roles_in
 from trials.models import SITE_ROLES, Role, Trial
+from visits.services import MISSED_REASON_MIN_LENGTH
 
-REASON_MIN_LENGTH = 3
+REASON_MIN_LENGTH = MISSED_REASON_MIN_LENGTH  # a reason not to take a sample, or for λz points: as a missed visit's
 MAX_FILE_BYTES = 5 * 1024 * 1024
 
 
@@ -64,7 +65,7 @@ def samples_plan_for_subject(*, subject: Subject) -> list[Sample]:
     aware = {cycle: dose.administered_at for cycle, dose in doses.items()}
     plan = sampling.plan_samples(schedule, aware, _expected(subject, doses))
     existing = {s.code: s for s in Sample.objects.select_for_update().filter(subject=subject)}
-    kept = []
+    kept, new = [], []
     for planned in plan:
         current = existing.pop(planned.code, None)
         values = {"kind": planned.kind, "analytes": list(planned.analytes), "cycle": planned.cycle,
@@ -72,8 +73,8 @@ def samples_plan_for_subject(*, subject: Subject) -> list[Sample]:
                   "window_start": planned.window_start, "window_end": planned.window_end,
                   "dose": doses.get(planned.cycle)}
         if current is None:
-            kept.append(Sample.objects.create(subject=subject, code=planned.code,
-                                              sample_id=f"{subject.code}-{planned.code}", **values))
+            new.append(Sample(subject=subject, code=planned.code, sample_id=f"{subject.code}-{planned.code}",
+                              **values))
             continue
         if current.status != Sample.Status.PLANNED:
             # A collected sample keeps its time; its dose link follows a re-recorded dose, and its deviation
@@ -90,6 +91,9 @@ def samples_plan_for_subject(*, subject: Subject) -> list[Sample]:
             current.save()
         kept.append(current)
     Sample.objects.filter(pk__in=[s.pk for s in existing.values() if s.status == Sample.Status.PLANNED]).delete()
+    # One INSERT for the new ones (the first dose plans a cycle's dozen at once); the audit triggers see each row.
+    kept.extend(Sample.objects.bulk_create(new))
+    kept.sort(key=lambda s: (s.nominal_at, s.code))
     return kept
 
 

@@ -194,13 +194,7 @@ def results_import(request, code: str):
 
 
 def lambda_z(request, pk: int, cycle: int):
-    subject_qs, deidentified = selectors.subjects_in_scope(request.user, access_subject_trial(request, pk))
-    if deidentified:
-        raise Http404("No such subject")
-    try:
-        subject = subject_qs.get(pk=pk)
-    except subject_qs.model.DoesNotExist:
-        raise Http404("No such subject") from None
+    subject = selectors.profile_subject(request.user, pk)
     analyte = selectors.pk_analyte(subject.trial)
     profile = selectors.profile_for(subject, cycle, analyte) if analyte else None
     if profile is None:
@@ -226,23 +220,8 @@ def lambda_z(request, pk: int, cycle: int):
                 return redirect(reverse("pk:overview", args=[subject.trial.code]) + f"#profile-{subject.pk}-{cycle}")
         status = 422
     result = profile.analyse()
-    automatic = profile.automatic()
+    automatic = profile.automatic() if profile.chosen else result
     spec = selectors.lambda_z_figure(profile, result)
     return TemplateResponse(request, "pk/lambda_z.html", {
         "subject": subject, "trial": subject.trial, "cycle": cycle, "profile": profile, "result": result,
         "automatic": automatic, "form": form, "can_choose": can_choose, "spec": spec}, status=status)
-
-
-def access_subject_trial(request, pk: int):
-    from subjects.models import Subject
-
-    trial_id = Subject.objects.filter(pk=pk).values_list("trial_id", flat=True).first()
-    if trial_id is None:
-        raise Http404("No such subject")
-    from trials.models import Trial
-
-    trial = Trial.objects.get(pk=trial_id)
-    if not roles_in(request.user, trial):
-        raise Http404("No such subject")
-    return trial
-
