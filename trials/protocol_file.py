@@ -8,6 +8,7 @@ a checked definition into rows.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import tomllib
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from trialrules import dispensing, eligibility, response_parameters, sampling
+from trialrules import dispensing, eligibility, parts, response_parameters, sampling
 from trialrules.nca import NcaInputError, NcaOptions
 
 DESIGNS = {"titration+3+3", "3+3", "fixed"}
@@ -147,6 +148,18 @@ def _check(data: dict[str, Any]) -> None:
         if len(window) != 2 or not all(isinstance(d, int) for d in window) or window[0] > window[1]:
             raise ProtocolFileError(f"{where}.window: need [earliest, latest] in whole days, got {window!r}")
 
+    try:
+        parts.parse_parts(data)
+    except parts.PartsError as exc:
+        raise ProtocolFileError(str(exc)) from None
+    _check_model_based(esc, len(levels))
+    if "intra_patient" in esc:
+        if design == "fixed":
+            raise ProtocolFileError("escalation.intra_patient: a fixed-dose protocol has no dose levels to move to")
+        table = _need(esc, "intra_patient", dict, "escalation")
+        if _need(table, "min_cycles", int, "escalation.intra_patient") < 1:
+            raise ProtocolFileError("escalation.intra_patient.min_cycles: must be at least 1")
+
     if "response" in data and (found := response_parameters.problems(data["response"])):
         raise ProtocolFileError(found[0])
     if "pk" in data:
@@ -160,6 +173,31 @@ def _check(data: dict[str, Any]) -> None:
             raise ProtocolFileError(f"pk.nca.{exc}") from None
         except TypeError as exc:  # an unknown keyword
             raise ProtocolFileError(f"pk.nca: {exc}") from None
+
+
+def _check_model_based(esc: dict, n_levels: int) -> None:
+    """``[escalation.model_based]``: what BOIN and the CRM are given beside the rule (docs/escalation.md)."""
+    if "model_based" not in esc:
+        return
+    where = "escalation.model_based"
+    table = _need(esc, "model_based", dict, "escalation")
+    if esc.get("design") == "fixed":
+        raise ProtocolFileError(f"{where}: a fixed-dose protocol makes no escalation decisions")
+    target = _need(table, "target", (int, float), where)
+    if not 0 < target < 1:
+        raise ProtocolFileError(f"{where}.target: must lie strictly between 0 and 1, got {target!r}")
+    if "cohort_size" in table and _need(table, "cohort_size", int, where) < 1:
+        raise ProtocolFileError(f"{where}.cohort_size: must be at least 1")
+    skeleton = _need(table, "skeleton", list, where)
+    if len(skeleton) != n_levels:
+        raise ProtocolFileError(f"{where}.skeleton: needs one prior DLT probability per dose level ({n_levels}), "
+                                f"got {len(skeleton)}")
+    if not all(isinstance(p, int | float) and not isinstance(p, bool) and 0 < p < 1 for p in skeleton):
+        raise ProtocolFileError(f"{where}.skeleton: each value must lie strictly between 0 and 1, got {skeleton!r}")
+    if any(b <= a for a, b in itertools.pairwise(skeleton)):
+        raise ProtocolFileError(f"{where}.skeleton: must increase strictly from level to level, got {skeleton!r}")
+    if table.get("crm_model", "empiric") not in ("empiric", "logistic"):
+        raise ProtocolFileError(f"{where}.crm_model: {table['crm_model']!r} is not one of empiric, logistic")
 
 
 def read_protocol(path: Path) -> ProtocolDefinition:
