@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from escalation import services
 from escalation.forms import IntermediateLevelForm, SignForm
+from escalation.model_based import beside_the_rule
 from escalation.models import EscalationDecision
 from escalation.selectors import (
     decision_dlts,
@@ -64,6 +65,8 @@ def decision_detail(request, pk: int):
         "open_count": len(evidence.open_items),
         # The PK available for the levels up to the decided one (aggregates, the same for every viewer).
         "pk": _decision_pk(decision),
+        # BOIN and the CRM on the decision's own data, as information beside the rule (issue 12, point 4).
+        "model_based": beside_the_rule(decision),
     }
     return render_form(request, "escalation/decision.html", context, status=422 if form.errors else 200)
 
