@@ -27,6 +27,26 @@ class DashboardAPI(APIView):
         rationale = serializers.CharField()
         outcomes = serializers.CharField()
 
+    class CohortSerializer(serializers.Serializer):
+        name = serializers.CharField()
+        dose_level = serializers.CharField(source="dose_level.label")
+        capacity = serializers.IntegerField()
+        status = serializers.CharField()
+        tumour_types = serializers.ListField(child=serializers.CharField())
+
+    class PartSerializer(serializers.Serializer):
+        code = serializers.CharField(source="part.code")
+        name = serializers.CharField(source="part.name")
+        kind = serializers.CharField(source="part.kind")
+        status = serializers.CharField(source="part.status")
+        enrolled = serializers.IntegerField()
+        target = serializers.IntegerField(allow_null=True)
+        cohorts = serializers.SerializerMethodField()
+
+        def get_cohorts(self, row):
+            return [{**DashboardAPI.CohortSerializer(c["cohort"]).data, "enrolled": c["enrolled"]}
+                    for c in row["cohorts"]]
+
     def get(self, request, code: str):
         trial = access_trial(request.user, code, roles=(Role.SPONSOR, *SITE_ROLES))
         board = cohort_dashboard(trial, now=timezone.now())
@@ -34,4 +54,6 @@ class DashboardAPI(APIView):
             "trial": trial.code,
             "levels": self.LevelSerializer(board["levels"], many=True).data,
             "decisions": self.DecisionSerializer(board["decisions"], many=True).data,
+            # Each part apart: escalation, extension, expansion, single arm (docs/parts.md).
+            "parts": self.PartSerializer(board["parts"], many=True).data,
         })

@@ -67,3 +67,60 @@ class IntermediateLevelForm(CheckedForm):
         for name, _drug in self.drug_fields:
             data.pop(name, None)
         return data
+
+
+class Rp2dForm(SignerCredentialsMixin, CheckedForm):
+    """Propose the recommended phase II dose, signed (the first of the sponsor's and the principal
+    investigator's signatures), with the cohorts of an extension part whose doses are chosen now."""
+
+    dose_level = forms.ModelChoiceField(queryset=None, label="Recommended phase II dose (RP2D)",
+                                        empty_label="Choose a level at or below the MTD/MAD")
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="Rationale",
+                                help_text="Why this dose: safety, PK and response seen (at least 20 characters).")
+
+    def __init__(self, *args, allowed, chosen_parts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dose_level"].queryset = allowed
+        self.cohort_rows = []
+        number = 0
+        for part, spec in chosen_parts:
+            for _ in range(spec.cohorts_max):
+                number += 1
+                prefix = f"c{number}_"
+                self.fields[prefix + "level"] = forms.ModelChoiceField(
+                    queryset=allowed, required=False, label=f"{part.name}, cohort {number - 0}: dose level",
+                    empty_label="(no cohort)" if number > spec.cohorts_min else "Choose a level",
+                )
+                self.fields[prefix + "size"] = forms.IntegerField(
+                    required=False, min_value=1, max_value=200, initial=spec.min_cohort_size,
+                    label=f"Cohort {number}: subjects (at least {spec.min_cohort_size})")
+                self.fields[prefix + "tumour_types"] = forms.CharField(
+                    required=False, max_length=300, label=f"Cohort {number}: tumour type(s)",
+                    help_text="Comma-separated, as the screening histology is recorded.")
+                self.cohort_rows.append((number, part))
+        self.order_fields([n for n in self.fields if n not in self.signer_fields] + list(self.signer_fields))
+
+    def chosen_cohorts(self) -> list[dict]:
+        data = self.cleaned_data
+        return [{"part": part.code, "dose_level": data.get(f"c{n}_level"), "size": data.get(f"c{n}_size"),
+                 "tumour_types": [t for t in (data.get(f"c{n}_tumour_types") or "").split(",") if t.strip()]}
+                for n, part in self.cohort_rows if data.get(f"c{n}_level") is not None]
+
+    def field_for(self, key: str) -> str | None:
+        """The form field of a service error key (``cohorts[2].size`` → ``c2_size``)."""
+        import re
+
+        match = re.fullmatch(r"cohorts\[(\d+)\]\.(level|size|tumour_types)", key)
+        if match:
+            return f"c{match[1]}_{match[2]}"
+        return key if key in self.fields else None
+
+
+class Rp2dSignForm(SignerCredentialsMixin, CheckedForm):
+    """The second signature on an RP2D declaration: approve (the later parts open) or object, with a comment."""
+
+    meaning = forms.ChoiceField(widget=forms.RadioSelect, label="Meaning of this signature",
+                                choices=[(m.value, m.label) for m in (Signature.Meaning.DECLARED,
+                                                                       Signature.Meaning.OBJECTED)])
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                              help_text="Required when you do not approve.")

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision
@@ -16,7 +16,7 @@ from trialrules import dlt
 from trialrules.escalation import Design, Outcome
 from trialrules.protocol_design import design_from_protocol
 from trials.access import at_staff_sites
-from trials.models import DoseLevel, Trial
+from trials.models import DoseLevel, Part, Trial
 
 
 def engine_design(trial: Trial, n_levels: int) -> Design:
@@ -86,7 +86,7 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
     window = timedelta(days=window_days)
     min_grade = dlt.min_grade(trial.definition.get("escalation"))
     subjects = (
-        Subject.objects.filter(trial=trial, cohort__isnull=False)
+        Subject.objects.filter(trial=trial, cohort__escalation=True)
         .select_related("dose_level")
         .prefetch_related("doses", "adverse_events")
         .order_by("pk")
@@ -162,7 +162,7 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
 
 def current_cohort(trial: Trial) -> Cohort | None:
     """The cohort being enrolled or observed (not yet decided), if any."""
-    return trial.cohorts.exclude(status=Cohort.Status.DECIDED).order_by("-number").first()
+    return trial.cohorts.filter(escalation=True).exclude(status=Cohort.Status.DECIDED).order_by("-number").first()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -205,6 +205,11 @@ def cohort_state(cohort: Cohort, *, now: datetime | None = None) -> CohortState:
     still waits for), a decision awaiting a signature, decided (by which decision), or closed because the
     decision that opened it was invalidated."""
     taken = cohort.subjects.count()
+    if not cohort.escalation:  # a later part's cohort: open until it reaches its target size
+        if cohort.status == Cohort.Status.OPEN:
+            return CohortState(cohort, taken, "open", f"Open for enrolment ({cohort.part.name})" if cohort.part_id
+                               else "Open for enrolment")
+        return CohortState(cohort, taken, "decided", "Closed: target size reached")
     decisions = cohort.decisions.order_by("-created_at")
     if cohort.status == Cohort.Status.DECIDED:
         decided = decisions.filter(signatures__meaning="approved").distinct().first()
@@ -263,8 +268,9 @@ class LevelRow:
 def cohort_dashboard(trial: Trial, *, now: datetime) -> dict:
     """Per dose level: enrolled / evaluable / DLT counts, and the decisions. No subject identifiers."""
     evidence = escalation_evidence(trial, now=now)
-    enrolled = dict(
-        trial.dose_levels.annotate(n=Count("subjects")).values_list("pk", "n")
+    enrolled = dict(  # the dose-escalation part's subjects (each part reports separately)
+        trial.dose_levels.annotate(n=Count("subjects", filter=Q(subjects__cohort__escalation=True)))
+        .values_list("pk", "n")
     )
     rows = []
     for number, level in enumerate(evidence.levels, 1):
@@ -283,8 +289,8 @@ def cohort_dashboard(trial: Trial, *, now: datetime) -> dict:
         .prefetch_related("signatures")
         .order_by("created_at")
     )
-    cohorts = [cohort_state(c, now=now) for c in trial.cohorts.select_related("dose_level", "opened_by")]
-    return {"levels": rows, "decisions": decisions, "cohorts": cohorts}
+    cohorts = [cohort_state(c, now=now) for c in trial.cohorts.select_related("dose_level", "opened_by", "part")]
+    return {"levels": rows, "decisions": decisions, "cohorts": cohorts, "parts": part_rows(trial)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -451,3 +457,22 @@ def escalation_blockers(user, *, now: datetime) -> set[int]:
     for trial in trials_for(user).exclude(design=Trial.Design.FIXED_DOSE):
         ids |= {item.event_id for item in open_items_for(user, trial, now=now)}
     return ids
+
+
+def part_rows(trial: Trial) -> list[dict]:
+    """Each part with its cohorts: enrolled against target, status (no subject identifiers)."""
+    rows = []
+    cohorts = list(Cohort.objects.filter(trial=trial).select_related("dose_level").annotate(n=Count("subjects"))
+                   .order_by("number"))
+    enrolled = {c.pk: c.n for c in cohorts}
+    stopped = trial.decisions.filter(status=EscalationDecision.Status.APPROVED, continue_trial=False,
+                                     decided_next_dose_level__isnull=True).exists()
+    for part in trial.parts.order_by("order"):
+        mine = [c for c in cohorts if c.part_id == part.pk]
+        state = part.get_status_display()
+        if part.kind == Part.Kind.ESCALATION and part.status == Part.Status.OPEN and stopped:
+            state = "Escalation stopped: RP2D to declare"
+        rows.append({"part": part, "state": state, "cohorts": [{"cohort": c, "enrolled": enrolled[c.pk]} for c in mine],
+                     "enrolled": sum(enrolled[c.pk] for c in mine),
+                     "target": None if part.kind == Part.Kind.ESCALATION else sum(c.capacity for c in mine) or None})
+    return rows

@@ -11,24 +11,79 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.signing import verify_signer
 from escalation.models import Cohort, EscalationDecision, Signature
 from escalation.selectors import DERIVED, Evidence, current_cohort, engine_design, escalation_evidence
 from outbox import enqueue
+from trialrules import parts as parts_rules
 from trialrules.escalation import format_outcomes, recommend_for_cohort
 from trials.access import roles_in
-from trials.models import DoseLevel, Role, Trial
+from trials.models import DoseLevel, Part, Role, Trial
 
 
 def cohort_open_first(*, trial: Trial) -> Cohort | None:
     """Open cohort 1 at the lowest dose level, if the trial escalates and has no cohort yet."""
-    if not trial.escalates or trial.cohorts.exists():
+    if not trial.escalates or trial.cohorts.filter(escalation=True).exists():
         return None
     level = trial.dose_levels.order_by("rank").first()
     size = 1 if level.titration else trial.design_parameters.get("cohort_size", 3)
-    return Cohort.objects.create(trial=trial, number=1, dose_level=level, capacity=size)
+    return Cohort.objects.create(trial=trial, number=_next_number(trial), dose_level=level, capacity=size,
+                                 part=trial.parts.filter(kind=Part.Kind.ESCALATION).first())
+
+
+def _next_number(trial: Trial) -> int:
+    return (trial.cohorts.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+def part_open(*, part: Part, declaration=None, rp2d: DoseLevel | None = None) -> list[Cohort]:
+    """Open a later part: its cohorts as the protocol declares them (at their dose, the part's fixed dose or
+    the RP2D), or as the RP2D declaration chose them (``dose = "chosen"``). Idempotent: an open or closed
+    part is left as it is."""
+    if part.status != Part.Status.PLANNED:
+        return []
+    spec = parts_rules.find(parts_rules.parse_parts(part.trial.definition), part.code)
+    if spec is None:
+        raise ValidationError(f"{part.name} is no longer in the protocol file.")
+    levels = list(part.trial.dose_levels.order_by("rank"))
+    by_label = {level.label: level for level in levels}
+    wanted = []
+    if spec.dose == "chosen":
+        chosen = [c for c in (declaration.planned_cohorts if declaration else []) if c["part"] == part.code]
+        for c in chosen:
+            wanted.append((c["label"], DoseLevel.objects.get(pk=c["dose_level"], trial=part.trial), c["size"],
+                           list(c.get("tumour_types", []))))
+    else:
+        for c in spec.cohorts:
+            if c.dose:
+                level = by_label[c.dose]
+            elif spec.dose == "rp2d":
+                if rp2d is None:
+                    raise ValidationError(f"{part.name} opens at the RP2D, which is not declared.")
+                level = rp2d
+            else:
+                level = by_label[spec.dose]
+            wanted.append((c.code, level, c.size, list(c.tumour_types)))
+    made = []
+    for label, level, size, types in wanted:
+        made.append(Cohort.objects.create(
+            trial=part.trial, part=part, number=_next_number(part.trial), label=label, escalation=False,
+            dose_level=level, capacity=size, tumour_types=types, opened_by_declaration=declaration,
+        ))
+    part.status = Part.Status.OPEN
+    part.save(update_fields=["status"])
+    return made
+
+
+def part_close_if_done(*, part: Part) -> bool:
+    """Close a later part whose cohorts have all reached their target size."""
+    if part.status == Part.Status.OPEN and not part.cohorts.exclude(status=Cohort.Status.CLOSED).exists():
+        part.status = Part.Status.CLOSED
+        part.save(update_fields=["status"])
+        return True
+    return False
 
 
 def decision_recommend(*, trial: Trial, now: datetime | None = None) -> EscalationDecision | None:
@@ -215,8 +270,8 @@ def _take_effect(decision: EscalationDecision) -> None:
     if (decision.continue_trial or decision.overridden) and add > 0:
         try:
             with transaction.atomic():
-                Cohort.objects.create(trial=decision.trial, number=cohort.number + 1, dose_level=level,
-                                      capacity=add, opened_by=decision)
+                Cohort.objects.create(trial=decision.trial, number=_next_number(decision.trial), dose_level=level,
+                                      capacity=add, opened_by=decision, part=cohort.part)
         except IntegrityError as exc:
             raise ValidationError("Another cohort is already open for this trial.") from exc
 

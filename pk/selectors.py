@@ -158,12 +158,21 @@ def profile_for(subject: Subject, cycle: int, analyte: str) -> Profile | None:
     return found[0] if found else None
 
 
+def _later_cohort(subject: Subject):
+    """The subject's cohort when it belongs to a later part (extension, expansion): reported apart."""
+    cohort = subject.cohort if subject.cohort_id else None
+    return cohort if cohort is not None and not cohort.escalation else None
+
+
 def _level_label(subject: Subject) -> str:
-    return subject.dose_level.label if subject.dose_level_id else "No level"
+    label = subject.dose_level.label if subject.dose_level_id else "No level"
+    later = _later_cohort(subject)
+    return f"{label} · {later.label}" if later is not None else label
 
 
 def _level_order(subject: Subject):
-    return subject.dose_level.rank if subject.dose_level_id else 10**6
+    later = _later_cohort(subject)
+    return (later.number if later is not None else 0, subject.dose_level.rank if subject.dose_level_id else 10**6)
 
 
 @dataclass
@@ -171,7 +180,7 @@ class NcaRow:
     label: str
     subject: Subject | None  # None for a sponsor
     level: str
-    level_order: int
+    level_order: tuple
     cycle: int
     dose: float
     dose_unit: str
@@ -258,7 +267,8 @@ def other_results(user, trial: Trial) -> dict:
     # Biomarkers sampled at several times are a time course (the cytokines); the others (tissue) a value each.
     courses = {code for e in schedule.entries if e.kind == "biomarker" and len(e.points) > 1 for code in e.analytes}
     results = (LabResult.objects.filter(sample__subject__in=subjects.values("pk"))
-               .exclude(sample__kind="pk").select_related("sample__subject__dose_level", "sample__dose"))
+               .exclude(sample__kind="pk").select_related("sample__subject__dose_level", "sample__subject__cohort",
+                                                           "sample__dose"))
     first_doses = {}
     for s in Sample.objects.filter(subject__in=subjects.values("pk"), cycle=1, dose__isnull=False).select_related(
             "dose"):
@@ -316,7 +326,7 @@ def mean_rows(user, trial: Trial) -> list[dict]:
         return []
     values: OrderedDict[tuple, list[float]] = OrderedDict()
     results = (LabResult.objects.filter(sample__subject__in=subjects.values("pk"), analyte=analyte, sample__cycle=1)
-               .select_related("sample__subject__dose_level"))
+               .select_related("sample__subject__dose_level", "sample__subject__cohort"))
     for r in sorted(results, key=lambda r: (_level_order(r.sample.subject), r.sample.nominal_hours)):
         conc = _conc(r)
         if conc is not None:

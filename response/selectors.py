@@ -29,8 +29,8 @@ from trials.models import Trial
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: time-to-event endpoints are shown in months
 RESPONDERS = ("CR", "PR")
 DISEASE_CONTROL = ("CR", "PR", "SD", "NON-CR/NON-PD")
-GROUPINGS = OrderedDict([("all", "All treated"), ("dose_level", "Dose level"), ("cohort", "Cohort"),
-                         ("tumour_type", "Tumour type")])
+GROUPINGS = OrderedDict([("all", "All treated"), ("part", "Part"), ("dose_level", "Dose level"),
+                         ("cohort", "Cohort"), ("tumour_type", "Tumour type")])
 
 
 def parameters(trial: Trial) -> dict:
@@ -83,8 +83,16 @@ class SubjectEfficacy:
         return self.bor.bor in RESPONDERS
 
 
+def subject_part_name(subject: Subject) -> str:
+    """The part a subject was enrolled in (each part reports separately)."""
+    if subject.cohort_id and subject.cohort.part_id:
+        return subject.cohort.part.name
+    return "Dose escalation" if subject.trial.escalates else "Single arm"
+
+
 def _subjects_with_data(queryset: QuerySet[Subject]) -> QuerySet[Subject]:
-    return queryset.select_related("dose_level", "cohort__dose_level", "follow_up").prefetch_related(
+    return queryset.select_related(
+        "trial", "dose_level", "cohort__dose_level", "cohort__part", "follow_up").prefetch_related(
         "doses", "visits",
         Prefetch("tumour_assessments", queryset=TumourAssessment.objects.order_by("assessed_on"),
                  to_attr="live_assessments"),
@@ -156,8 +164,9 @@ def subject_efficacy(subject: Subject, *, trial: Trial, label: str, today: date,
         unreviewed=sum(1 for a in followups if not a.reviewed),
         groups={
             "all": "All treated",
+            "part": subject_part_name(subject),
             "dose_level": str(subject.dose_level) if subject.dose_level_id else "No dose level",
-            "cohort": (f"Cohort {subject.cohort.number} ({subject.cohort.dose_level})" if subject.cohort_id
+            "cohort": (f"{subject.cohort.name} ({subject.cohort.dose_level})" if subject.cohort_id
                        else "No cohort"),
             "tumour_type": subject.tumour_type or "Not recorded",
         },
@@ -191,6 +200,14 @@ def efficacy_subjects(user, trial: Trial, *, today: date | None = None) -> tuple
     today = today or timezone.localdate()
     deidentified = is_sponsor_only(user, trial)
     queryset = Subject.objects.filter(trial=trial) if deidentified else subjects_for(user, trial)
+    return efficacy_rows(trial, queryset, deidentified=deidentified, today=today), deidentified
+
+
+def efficacy_rows(
+    trial: Trial, queryset: QuerySet[Subject], *, deidentified: bool, today: date
+) -> list[SubjectEfficacy]:
+    """The endpoint facts of the treated subjects of ``queryset`` (labelled "Subject n" by enrolment order when
+    ``deidentified``)."""
     subjects = _subjects_with_data(queryset).order_by("enrolled_at", "pk")
     options, rules = bor_options(trial), censoring_rules(trial)
     found = []
@@ -199,7 +216,7 @@ def efficacy_subjects(user, trial: Trial, *, today: date | None = None) -> tuple
         row = subject_efficacy(subject, trial=trial, label=label, today=today, options=options, rules=rules)
         if row is not None:
             found.append(row)
-    return found, deidentified
+    return found
 
 
 def _months(days: int) -> float:
@@ -248,6 +265,9 @@ def _group_order(row: SubjectEfficacy, grouping: str):
         return (0 if level else 1, level.rank if level else 0)
     if grouping == "cohort":
         return (0, _cohort_number(row.subject) or 0)
+    if grouping == "part":
+        part = row.subject.cohort.part if row.subject.cohort_id and row.subject.cohort.part_id else None
+        return (0, part.order if part else 0)
     return (0, row.groups[grouping])
 
 

@@ -49,6 +49,8 @@ class ScreeningRecord(Voidable):
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="screenings")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="screenings")
+    # The part screened for (its eligibility differences apply): the part enrolling when screening started.
+    part = models.ForeignKey("trials.Part", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     number = models.CharField(max_length=50, unique=True)
     # Identifiable: site staff only.
     initials = models.CharField(max_length=4)

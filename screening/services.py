@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from screening.models import ScreeningRecord, SiteReferenceRange
-from trialrules import eligibility, plausibility
+from trialrules import eligibility, parts, plausibility
 from trials.access import has_site_role, require_site_role
 from trials.models import Role, Site, Trial
 from trialsite.edit_checks import enforce
@@ -20,8 +20,11 @@ from trialsite.edit_checks import enforce
 DEFAULT_WINDOW_DAYS = 28
 
 
-def criteria_for(trial: Trial) -> list[eligibility.Criterion]:
-    return eligibility.criteria_from_protocol(trial.definition)
+def criteria_for(trial: Trial, part=None) -> list[eligibility.Criterion]:
+    """The criteria a candidate screened for ``part`` is checked against: the protocol's with the part's
+    differences (:func:`trialrules.parts.part_eligibility`)."""
+    spec = parts.find(parts.parse_parts(trial.definition), part.code) if part is not None else None
+    return eligibility.criteria_from_protocol({"eligibility": parts.part_eligibility(trial.definition, spec)})
 
 
 def screening_window_days(trial: Trial) -> int:
@@ -45,8 +48,8 @@ def evaluation_values(record: ScreeningRecord) -> dict:
 
 def eligibility_for(record: ScreeningRecord) -> eligibility.Outcome:
     judgements = {code: j["met"] for code, j in record.judgements.items() if j.get("met") is not None}
-    return eligibility.evaluate(criteria_for(record.trial), evaluation_values(record), uln=site_ulns(record.site),
-                                judgements=judgements)
+    return eligibility.evaluate(criteria_for(record.trial, record.part), evaluation_values(record),
+                                uln=site_ulns(record.site), judgements=judgements)
 
 
 def screening_findings(record: ScreeningRecord, *, today: date | None = None,
@@ -91,7 +94,7 @@ def screening_start(
             trial=trial, site=site, number=f"{trial.code}-{site.code}-S{n:03d}", initials=initials.strip().upper(),
             date_of_birth=date_of_birth, sex=sex, consent_form_version=consent_form_version.strip(),
             consent_date=consent_date, consent_obtained_by=consent_obtained_by, created_by=user,
-            confirmed_checks=confirmed,
+            confirmed_checks=confirmed, part=trial.enrolling_part(),
         )
         record.full_clean()
         record.save()
@@ -155,7 +158,7 @@ def screening_judge(*, record: ScreeningRecord, user, judgements: dict[str, bool
     """A person's decision on the judgement criteria (True met, False not met, None undecided). A judgement
     the protocol reserves for the investigator (``judged_by = "investigator"``) is changed only by an
     investigator of the record's site; submitting it unchanged is not a change."""
-    criteria = {c.code: c for c in criteria_for(record.trial) if c.kind == "judgement"}
+    criteria = {c.code: c for c in criteria_for(record.trial, record.part) if c.kind == "judgement"}
     unknown = set(judgements) - set(criteria)
     if unknown:
         raise ValidationError(f"Not judgement criteria of {record.trial.code}: {', '.join(sorted(unknown))}.")

@@ -70,7 +70,7 @@ def _reserved(user, record, criteria) -> dict[str, str]:
 
 
 def _context(record, user, *, values_form=None, judgement_form=None, decision_form=None) -> dict:
-    criteria = services.criteria_for(record.trial)
+    criteria = services.criteria_for(record.trial, record.part)
     values_initial = {"assessed_on": record.assessed_on, **record.values}
     outcome = services.eligibility_for(record)
     window_end = None
@@ -101,7 +101,7 @@ def screening_detail(request, pk: int):
 
 def screening_values(request, pk: int):
     record = access_screening(request.user, pk)
-    criteria = services.criteria_for(record.trial)
+    criteria = services.criteria_for(record.trial, record.part)
     form = EligibilityValuesForm(request.POST or None, criteria=criteria)
     if request.method == "POST" and form.is_valid():
         try:
@@ -121,7 +121,7 @@ def screening_values(request, pk: int):
 
 def screening_judge(request, pk: int):
     record = access_screening(request.user, pk)
-    criteria = services.criteria_for(record.trial)
+    criteria = services.criteria_for(record.trial, record.part)
     form = JudgementForm(request.POST or None, criteria=criteria, initial=_judgement_initial(record),
                          reserved=_reserved(request.user, record, criteria))
     if request.method == "POST" and form.is_valid():

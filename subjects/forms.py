@@ -18,9 +18,22 @@ class EnrolForm(CheckedForm):
         error_messages={"invalid_choice": "Choose a screening record confirmed eligible and not yet enrolled."},
     )
 
-    def __init__(self, *args, screenings, **kwargs):
+    cohort = forms.ModelChoiceField(
+        queryset=None, required=False, label="Cohort",
+        help_text="Several cohorts are open: choose the one this subject joins.",
+        error_messages={"invalid_choice": "Choose one of the cohorts open for enrolment."},
+    )
+
+    def __init__(self, *args, screenings, cohorts=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["screening"].queryset = screenings
+        if cohorts is not None and len(cohorts) > 1:
+            self.fields["cohort"].queryset = cohorts
+            self.fields["cohort"].required = True
+            self.fields["cohort"].label_from_instance = lambda c: (
+                f"{c.name}: {c.dose_level.label}" + (f", {', '.join(c.tumour_types)}" if c.tumour_types else ""))
+        else:
+            del self.fields["cohort"]
 
 
 def level_dose_text(drug, amount) -> str:
@@ -47,8 +60,16 @@ class DoseForm(ConfirmUnusualMixin, CheckedModelForm):
         drugs = {d.name: d for d in subject.trial.drugs.all()}
         units = sorted({d.unit for d in drugs.values()})
         self.fields["dose"].label = f"Dose ({', '.join(units)})"
-        self.fields["dose"].help_text = "Dose at this level: " + ", ".join(
-            f"{name} {level_dose_text(drugs.get(name), amount)}" for name, amount in subject.dose_level.doses.items()
+        # The level of the cycle being entered: the subject's own, or the new one of an agreed intra-patient
+        # escalation from its first cycle on (escalation.intrapatient).
+        from escalation.intrapatient import level_for_cycle
+
+        cycle = str((self.data.get("cycle") if self.is_bound else self.initial.get("cycle")) or "")
+        typed = cycle.isascii() and cycle.isdigit() and len(cycle) <= 5  # else the field's own message says why
+        level = level_for_cycle(subject, int(cycle)) if typed else subject.dose_level
+        where = "this level" if level == subject.dose_level else f"{level.label} (intra-patient escalation)"
+        self.fields["dose"].help_text = f"Dose at {where}: " + ", ".join(
+            f"{name} {level_dose_text(drugs.get(name), amount)}" for name, amount in level.doses.items()
         ) + ". Leave empty to give the computed dose."
         per_kg = [d.name for d in subject.trial.drugs.all() if d.basis == "per_kg"]
         if per_kg:

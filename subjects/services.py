@@ -55,9 +55,13 @@ def _review_escalation_after_commit(trial: Trial) -> None:
 
 def subject_enrol(
     *, trial: Trial, site: Site | None = None, user, initials: str = "", date_of_birth: date | None = None,
-    sex: str = "", today: date | None = None, screening=None,
+    sex: str = "", today: date | None = None, screening=None, cohort: Cohort | None = None,
 ) -> Subject:
-    """Enrol a subject into the trial's open cohort (escalating trials) or at its fixed dose.
+    """Enrol a subject into an open cohort: the dose-escalation cohort being filled, or a cohort of an open
+    later part (extension, expansion, single-arm phase II; several may be open: ``cohort`` says which, and a
+    cohort with tumour types takes only a subject whose screening histology is one of them). A cohort that
+    reaches its size fills (escalation: DLT observation) or closes (later parts); a part closes with its last
+    cohort. A fixed-dose trial without cohorts enrols at its dose.
 
     From the web, enrolment is always from an eligible screening record (``screening``): the subject's
     site, initials, date of birth and sex are the record's, and the record is linked to the subject.
@@ -85,17 +89,8 @@ def subject_enrol(
             if screening.status != ScreeningRecord.Status.ELIGIBLE:
                 raise ValidationError({"screening": f"{screening.number} is not confirmed eligible "
                                                     f"({screening.get_status_display().lower()})."})
-        cohort = None
-        if trial.escalates:
-            cohort = Cohort.objects.select_for_update().filter(trial=trial, status=Cohort.Status.OPEN).first()
-            if cohort is None:
-                raise ValidationError(
-                    "No cohort is open for enrolment: the current cohort is full or awaiting its "
-                    "dose-escalation decision."
-                )
-            level = cohort.dose_level
-        else:
-            level = trial.dose_levels.order_by("rank").first()
+        cohort = _enrolling_cohort(trial, cohort, screening)
+        level = cohort.dose_level if cohort is not None else trial.dose_levels.order_by("rank").first()
         number = Subject.objects.filter(trial=trial, site=site).count() + 1
         subject = Subject(
             trial=trial,
@@ -117,9 +112,54 @@ def subject_enrol(
             screening.status = ScreeningRecord.Status.ENROLLED
             screening.save(update_fields=["subject", "status"])
         if cohort is not None and cohort.subjects.count() >= cohort.capacity:
-            cohort.status = Cohort.Status.FULL
+            cohort.status = Cohort.Status.FULL if cohort.escalation else Cohort.Status.CLOSED
             cohort.save(update_fields=["status"])
+            if cohort.part_id and not cohort.escalation:
+                from escalation.services import part_close_if_done
+
+                part_close_if_done(part=cohort.part)
     return subject
+
+
+def open_cohorts(trial: Trial):
+    """The cohorts taking subjects now, escalation cohort first."""
+    return (Cohort.objects.filter(trial=trial, status=Cohort.Status.OPEN)
+            .select_related("dose_level", "part").order_by("-escalation", "number"))
+
+
+def _enrolling_cohort(trial: Trial, chosen: Cohort | None, screening) -> Cohort | None:
+    """The open cohort a new subject joins (locked), checked against the screening's part and histology."""
+    cohorts = list(open_cohorts(trial).select_for_update(of=("self",)))
+    if chosen is not None:
+        match = next((c for c in cohorts if c.pk == chosen.pk), None)
+        if match is None:
+            raise ValidationError({"cohort": f"{chosen.name} is not open for enrolment."})
+        cohorts = [match]
+    elif screening is not None and screening.part_id is not None:
+        cohorts = [c for c in cohorts if c.part_id == screening.part_id] or cohorts
+    if not cohorts:
+        if not trial.cohorts.exists() and not trial.escalates:
+            return None  # a fixed-dose trial without parts: enrolled at its dose
+        if trial.escalates and not trial.cohorts.filter(escalation=False).exists():
+            raise ValidationError(
+                "No cohort is open for enrolment: the current cohort is full or awaiting its "
+                "dose-escalation decision."
+            )
+        raise ValidationError("No cohort is open for enrolment: the trial's open parts have reached their target "
+                              "sizes, or the next part has not opened yet.")
+    if len(cohorts) > 1:
+        raise ValidationError({"cohort": "Several cohorts are open: choose the one this subject joins."})
+    cohort = cohorts[0]
+    if screening is not None and screening.part_id is not None and cohort.part_id != screening.part_id:
+        raise ValidationError({"cohort": f"{screening.number} was screened for another part of the trial "
+                                         f"({screening.part.name}); screen again for {cohort.part.name}."})
+    if cohort.tumour_types:
+        histology = _screened_histology(screening)
+        if histology.casefold() not in {t.casefold() for t in cohort.tumour_types}:
+            shown = histology or "no histology recorded"
+            raise ValidationError({"cohort": f"{cohort.name} enrols {', '.join(cohort.tumour_types)}; this "
+                                             f"candidate's screening histology is {shown}."})
+    return cohort
 
 
 def _screened_histology(screening) -> str:
@@ -180,15 +220,27 @@ def dose_findings(dose: DoseAdministration, *, planned: Decimal | None = None, w
                                            "weight with the dose.") for f in weight]
         findings += weight
     if planned is None:
-        planned = dose.planned_dose if dose.planned_dose is not None else subject.dose_level.doses.get(dose.drug.name)
+        if dose.planned_dose is not None:
+            planned = dose.planned_dose
+        else:
+            from escalation.intrapatient import level_for_cycle
+
+            planned = level_for_cycle(subject, dose.cycle).doses.get(dose.drug.name)
     if amount_typed and not any(f.field == "weight_kg" and not f.soft for f in findings):
         findings += plausibility.check_dose(dose.dose, planned, unit=dose.unit)
     others = subject.doses.select_related("drug").exclude(pk=dose.pk)
     return findings + plausibility.check_dose_order(_dose_event(dose), [_dose_event(d) for d in others])
 
 
-def planned_dose_for(subject: Subject, drug: Drug, *, weight_kg: Decimal | None = None) -> dosing.PlannedDose:
-    return dosing.planned_dose(basis=drug.basis, level_amount=subject.dose_level.doses[drug.name], unit=drug.unit,
+def planned_dose_for(subject: Subject, drug: Drug, *, weight_kg: Decimal | None = None,
+                     cycle: int | None = None) -> dosing.PlannedDose:
+    """The dose of ``drug`` planned for ``cycle`` (default: the subject's next cycle), at the level of that
+    cycle: the subject's own level, or the new one from an agreed intra-patient escalation
+    (:func:`escalation.intrapatient.level_for_cycle`)."""
+    from escalation.intrapatient import level_for_cycle, next_cycle
+
+    level = level_for_cycle(subject, next_cycle(subject) if cycle is None else cycle)
+    return dosing.planned_dose(basis=drug.basis, level_amount=level.doses[drug.name], unit=drug.unit,
                                weight_kg=weight_kg, drug=drug.name)
 
 
@@ -238,16 +290,19 @@ def dose_record(
     if drug.basis != Drug.Basis.PER_KG:
         weight_kg = None
     try:
-        planned = planned_dose_for(subject, drug, weight_kg=weight_kg)
+        planned = planned_dose_for(subject, drug, weight_kg=weight_kg, cycle=cycle)
     except ValueError as exc:
         raise ValidationError({"weight_kg": f"{str(exc)[0].upper()}{str(exc)[1:]}: record it with the dose or "
                                             "in the vital signs."}) from None
     if dose is None:
         dose = planned.amount
     if not trial.definition.get("escalation", {}).get("dose_reduction_allowed", True) and dose != planned.amount:
-        # BAT6005: "Dose reduction adjustments are not allowed"; escalation needs its own agreement.
+        # BAT6005: "Dose reduction adjustments are not allowed"; escalation needs its own agreement
+        # (escalation.intrapatient): the dose is the one of the level of this cycle.
+        from escalation.intrapatient import level_for_cycle
+
         raise ValidationError(
-            {"dose": f"{trial.code} allows no dose change: the dose at {subject.dose_level.label} "
+            {"dose": f"{trial.code} allows no dose change: the dose at {level_for_cycle(subject, cycle).label} "
                      f"is {planned.amount.normalize():f} {drug.unit}."}
         )
     if day not in drug.administration_days:
@@ -352,7 +407,7 @@ def _schedule_deviations(subject: Subject, *, drug: Drug, cycle: int, day: int, 
 
 
 def _gated(subject: Subject) -> bool:
-    return subject.trial.escalates and subject.cohort_id is not None
+    return subject.trial.escalates and subject.cohort_id is not None and subject.cohort.escalation
 
 
 def _gate_parameters(trial: Trial) -> gates.GateParameters:
@@ -586,8 +641,8 @@ def titration_signals(trial: Trial, subject: Subject | None = None):
     if not trial.escalates or not trial.dlt_window_days:
         return []
     events = AdverseEvent.objects.filter(
-        subject__trial=trial, subject__dose_level__titration=True, subject__cohort__capacity=1, grade__gte=2,
-        attribution__in=AdverseEvent.RELATED,
+        subject__trial=trial, subject__dose_level__titration=True, subject__cohort__capacity=1,
+        subject__cohort__escalation=True, grade__gte=2, attribution__in=AdverseEvent.RELATED,
     ).exclude(subject__cohort__status=Cohort.Status.DECIDED).select_related("subject", "subject__dose_level")
     if subject is not None:
         events = events.filter(subject=subject)

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
+from escalation.intrapatient_views import subject_box as intrapatient_box
 from escalation.selectors import current_cohort
 from screening.models import ScreeningRecord
 from subjects import dispensing, services
@@ -67,7 +68,8 @@ def subject_enrol(request, code: str):
     screenings = ScreeningRecord.objects.filter(trial=trial, site__in=sites, status=ScreeningRecord.Status.ELIGIBLE,
                                                 subject__isnull=True).order_by("number")
     initial = {"screening": request.GET.get("screening")}
-    form = EnrolForm(request.POST or None, screenings=screenings, initial=initial)
+    cohorts = services.open_cohorts(trial)
+    form = EnrolForm(request.POST or None, screenings=screenings, initial=initial, cohorts=cohorts)
     if request.method == "POST" and form.is_valid():
         try:
             subject = services.subject_enrol(trial=trial, user=request.user, **form.cleaned_data)
@@ -77,7 +79,8 @@ def subject_enrol(request, code: str):
             return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/enrol.html",
-                       {"trial": trial, "form": form, "cohort": current_cohort(trial)}, status=status)
+                       {"trial": trial, "form": form, "cohort": current_cohort(trial), "open_cohorts": cohorts},
+                       status=status)
 
 
 def subject_list(request, code: str):
@@ -126,6 +129,7 @@ def subject_detail(request, pk: int):
             **_gate_context(subject, request.user),
             **_status_context(subject, request.user),
             **_dispensing_context(subject, request.user),
+            **intrapatient_box(subject, request.user),
         },
     )
 
@@ -138,7 +142,10 @@ def dose_new(request, pk: int):
         return HttpResponseRedirect(reverse("subjects:detail", args=[subject.pk]) + "#dispensing")
     initial = {"cycle": next_cycle, "day": 1, "drug": first_drug}
     if first_drug.basis != "per_kg":
-        initial["dose"] = subject.dose_level.doses.get(first_drug.name)
+        # The level of the cycle being entered (a new level after an agreed intra-patient escalation).
+        from escalation.intrapatient import level_for_cycle
+
+        initial["dose"] = level_for_cycle(subject, next_cycle).doses.get(first_drug.name)
     form = DoseForm(request.POST or None, subject=subject, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -151,7 +158,7 @@ def dose_new(request, pk: int):
     weight = services.latest_weight(subject)
     planned = services.planned_doses(subject, weight_kg=weight)
     context = {"subject": subject, "form": form, "planned": planned, "weight": weight,
-               **_gate_context(subject, request.user)}
+               **_gate_context(subject, request.user), **intrapatient_box(subject, request.user)}
     return render_form(request, "subjects/dose_form.html", context, status=status)
 
 

@@ -41,14 +41,24 @@ def test_load_protocols_declares_the_three_seed_trials():
     assert Cohort.objects.get(trial=combo).capacity == 3
 
     ql = trials["QL1706"]
-    assert ql.design == "fixed" and not ql.cohorts.exists()
-    assert ql.drugs.get().basis == "per_kg"
+    assert ql.design == "fixed" and ql.drugs.get().basis == "per_kg"
+    # Its single-arm phase II is open from the start: one cohort at the fixed dose, to its target size.
+    arm = Cohort.objects.get(trial=ql)
+    assert (arm.label, arm.escalation, arm.capacity, arm.status, arm.dose_level.label) == (
+        "QL-SA", False, 30, "open", "5 mg/kg")
+    # The parts, in the files' order; the later parts wait for the RP2D.
+    assert [(p.code, p.kind, p.status) for p in bat.parts.all()] == [
+        ("part-1", "escalation", "open"), ("part-2", "extension", "planned")]
+    assert [(p.code, p.kind, p.opens_after) for p in combo.parts.all()] == [
+        ("phase-ib", "escalation", ""), ("phase-ii", "expansion", "rp2d")]
+    assert [(p.code, p.kind, p.status) for p in ql.parts.all()] == [("phase-ii", "single-arm", "open")]
+    assert cohort.part.code == "part-1"
 
     # Loading again changes nothing and says so.
     out = StringIO()
     call_command("load_protocols", stdout=out)
     assert out.getvalue().count("updated") == 3
-    assert Cohort.objects.count() == 2
+    assert Cohort.objects.count() == 3
 
 
 BROKEN = [
@@ -62,6 +72,21 @@ BROKEN = [
     ((PROTOCOLS / "BAT6005.toml").read_text().replace("dlt_window_days = 21", 'dlt_window_days = "21"'),
      "escalation.dlt_window_days: expected int"),
     ("code = = 1", "Invalid"),
+    # Issue 12: the models beside the rule, intra-patient escalation and the parts, checked by name.
+    ((PROTOCOLS / "BAT6005.toml").read_text().replace("target = 0.25", "target = 1.5"),
+     "escalation.model_based.target: must lie strictly between 0 and 1, got 1.5"),
+    ((PROTOCOLS / "BAT6005.toml").read_text().replace("skeleton = [0.0365, 0.084,", "skeleton = [0.0365, 0.03,"),
+     "escalation.model_based.skeleton: must increase strictly"),
+    ((PROTOCOLS / "BAT6005.toml").read_text().replace("skeleton = [0.0365, 0.084,", "skeleton = ["),
+     "escalation.model_based.skeleton: needs one prior DLT probability per dose level (6), got 4"),
+    ((PROTOCOLS / "BAT6005.toml").read_text().replace('crm_model = "empiric"', 'crm_model = "probit"'),
+     "escalation.model_based.crm_model: 'probit' is not one of empiric, logistic"),
+    ((PROTOCOLS / "BAT6005.toml").read_text().replace("min_cycles = 4", "min_cycles = 0"),
+     "escalation.intra_patient.min_cycles: must be at least 1"),
+    ((PROTOCOLS / "BAT6005.toml").read_text().replace("min_cohort_size = 6", "min_cohort_size = -6"),
+     "parts[2].min_cohort_size: need a whole number of at least 1, got -6"),
+    ((PROTOCOLS / "QL1706.toml").read_text().replace('dose = "5 mg/kg"', 'dose = "6 mg/kg"'),
+     "parts[1].dose: '6 mg/kg' is not"),
 ]
 
 

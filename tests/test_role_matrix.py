@@ -19,6 +19,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from escalation.models import IntraPatientEscalation
 from escalation.services import decision_recommend, decision_sign
 from pk.models import LabResult, Sample
 from pk.services import results_import, sample_collect, shipment_create
@@ -48,6 +49,12 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "trials:dashboard":                     (200, 200, 200, 200, LOGIN),
     "escalation:decision":                  (200, 200, 200, 200, LOGIN),
     "escalation:intermediate_level":        (403, 200, 403, 403, LOGIN),
+    "escalation:rp2d":                      (200, 200, 200, 200, LOGIN),  # counts by level only
+    # Intra-patient escalation: asked by an investigator or the sponsor, agreed by the other (subject codes are
+    # the sponsor's de-identified view of the subject it co-signs for: CODES_FOR_SPONSOR).
+    "escalation:intrapatient_request":      (403, 200, 200, 404, LOGIN),
+    "escalation:intrapatient_detail":       (200, 200, 200, 404, LOGIN),
+    "escalation:intrapatient_list":         (403, 200, 200, 403, LOGIN),
     "subjects:enrol":                       (200, 403, 403, 200, LOGIN),
     "subjects:list":                        (200, 200, 403, 200, LOGIN),
     "subjects:ae_list":                     (200, 200, 403, 200, LOGIN),
@@ -292,7 +299,13 @@ def world(site_a, site_b):
         TumourAssessment: scan, LesionMeasurement: scan.measurements.first(), Lesion: subject.lesions.first(),
     }
     assert all(objects.values()), objects
+    # An intra-patient escalation request for the subject (as a protocol allowing it would record).
+    levels = list(trial.dose_levels.order_by("rank"))
+    agreement = IntraPatientEscalation.objects.create(
+        subject=subject, from_level=levels[0], to_level=levels[1], from_cycle=5, rationale="Tolerating well.",
+        data={}, data_sha256="0" * 64, created_by=people["investigator"])
     return {
+        "agreement": agreement,
         "trial": trial, "people": people, "subjects": subjects, "event": event, "decision": decision,
         "screening": screening, "dispensing": dispensing, "drug": anlotinib, "objects": objects,
         "dosed_at": dosed_at, "shipment": shipment,
@@ -310,6 +323,8 @@ def _urls(world) -> dict[str, str]:
         "subjects:dispensing_return": {"pk": world["dispensing"].pk},
         "screening:": {"pk": world["screening"].pk},
         "escalation:decision": {"pk": world["decision"].pk},
+        "escalation:intrapatient_request": {"pk": subject.pk},
+        "escalation:intrapatient_detail": {"pk": world["agreement"].pk},
         "response:review": {"pk": world["objects"][TumourAssessment].pk},
         "response:": {"pk": subject.pk},
         "visits:record": {"pk": world["objects"][PlannedVisit].pk},
@@ -365,12 +380,18 @@ def test_every_url_is_classified(world):
     assert not stale, f"EXPECTED lists pages the URLconf no longer has: {stale}"
 
 
-def _forbidden(world, role: str) -> list[str]:
+# Pages where a sponsor co-signs for one subject, named by its de-identified code (never initials or dates).
+CODES_FOR_SPONSOR = {"escalation:intrapatient_detail", "escalation:intrapatient_list"}
+
+
+def _forbidden(world, role: str, key: str = "") -> list[str]:
     """What must not appear in a page this role can read."""
     subjects = world["subjects"]
     codes = [s.code for s in subjects]
     if role == "coordinator_b":
         return codes
+    if key in CODES_FOR_SPONSOR:
+        codes = []
     day = timezone.localtime(world["dosed_at"])
     dates = {BIRTH: "birth", day.date(): "first dose"}
     texts = list(codes) + list(INITIALS) + list(COMMENTS)
@@ -387,8 +408,8 @@ def test_role_matrix(world, client, role):
     if role != "anonymous":
         sign_in(client, world["people"][role])
     mismatches, leaks = [], []
-    forbidden = _forbidden(world, role) if role in ("sponsor", "coordinator_b") else []
     for key, url in sorted(urls.items()):
+        forbidden = _forbidden(world, role, key) if role in ("sponsor", "coordinator_b") else []
         expected = _expected(key)
         if expected is None:
             continue  # test_every_url_is_classified names it

@@ -59,6 +59,10 @@ class Trial(models.Model):
     def escalates(self) -> bool:
         return self.design != self.Design.FIXED_DOSE
 
+    def enrolling_part(self):
+        """The part taking subjects now (the latest open one), or None."""
+        return self.parts.filter(status="open").order_by("-order").first()
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Drug(models.Model):
@@ -101,6 +105,46 @@ class DoseLevel(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Part(models.Model):
+    """One part of a protocol (``[[parts]]`` of its file): dose escalation, dose extension, phase II expansion
+    or single-arm phase II, with its cohorts, dose(s), target sizes, tumour types and eligibility
+    differences (``definition``, as in the file). A later part opens when its condition is met (``opens_after
+    = "rp2d"``: once the recommended phase II dose is signed); each part reports separately."""
+
+    class Kind(models.TextChoices):
+        ESCALATION = "escalation", "Dose escalation"
+        EXTENSION = "extension", "Dose extension"
+        EXPANSION = "expansion", "Phase II expansion"
+        SINGLE_ARM = "single-arm", "Single-arm phase II"
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Not open yet"
+        OPEN = "open", "Enrolling"
+        CLOSED = "closed", "Closed to enrolment"
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="parts")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    order = models.PositiveSmallIntegerField()
+    # "" (open from the start) or "rp2d" (opens when the RP2D declaration is signed).
+    opens_after = models.CharField(max_length=10, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    definition = models.JSONField(default=dict, blank=True, help_text="The part's table in the protocol file.")
+
+    class Meta:
+        ordering = ["trial", "order"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="part_unique_code_per_trial")]
+
+    def __str__(self) -> str:
+        return f"{self.trial.code} {self.name}"
+
+    @property
+    def escalates(self) -> bool:
+        return self.kind == self.Kind.ESCALATION
 
 
 class Role(models.TextChoices):

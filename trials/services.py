@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from trials.models import DoseLevel, Drug, Trial
+from trialrules.parts import parse_parts
+from trials.models import DoseLevel, Drug, Part, Trial
 from trials.protocol_file import ProtocolDefinition
 
 DESIGN_FIELDS = ("titration_levels", "titration_expand", "cohort_size", "allow_deescalate", "six_to_declare")
@@ -63,7 +64,28 @@ def protocol_load(*, definition: ProtocolDefinition) -> tuple[Trial, bool]:
                 "intermediate": False,
             },
         )
-    from escalation.services import cohort_open_first
+    parts_load(trial=trial)
+    from escalation.services import cohort_open_first, part_open
 
     cohort_open_first(trial=trial)
+    for part in trial.parts.filter(status=Part.Status.PLANNED, opens_after="").exclude(kind=Part.Kind.ESCALATION):
+        part_open(part=part)
     return trial, created
+
+
+def parts_load(*, trial: Trial) -> None:
+    """The protocol's parts as rows (matched by code; a part removed from the file is kept if it has cohorts,
+    as its subjects' history needs it). A part's status is the application's: loading never reopens one."""
+    for spec in parse_parts(trial.definition):
+        part, made = Part.objects.get_or_create(
+            trial=trial, code=spec.code,
+            defaults={"name": spec.name, "kind": spec.kind, "order": spec.order, "opens_after": spec.opens_after,
+                      "definition": spec.definition,
+                      "status": Part.Status.OPEN if spec.kind == "escalation" else Part.Status.PLANNED},
+        )
+        if not made:
+            Part.objects.filter(pk=part.pk).update(name=spec.name, kind=spec.kind, order=spec.order,
+                                                   opens_after=spec.opens_after, definition=spec.definition)
+        if spec.kind == Part.Kind.ESCALATION:
+            # Cohorts made before parts existed are the dose escalation's.
+            trial.cohorts.filter(part__isnull=True, escalation=True).update(part=part)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from escalation.selectors import cohort_dashboard, current_cohort, open_items_for
+from escalation.selectors import cohort_dashboard, current_cohort, open_items_for, part_rows
 from trials.access import access_trial, is_sponsor_only, roles_in, sites_for, subjects_for
 from trials.models import SITE_ROLES, Role
 from visits.selectors import overdue_counts_by_site, visit_counts_for
@@ -23,6 +24,9 @@ def trial_detail(request, code: str):
             "trial": trial,
             "roles": roles_in(request.user, trial),
             "cohort": current_cohort(trial),
+            "later_open": trial.cohorts.filter(escalation=False, status="open").select_related("part", "dose_level")
+            .annotate(n=Count("subjects")),
+            "parts": part_rows(trial),
             "subjects": subjects,
             "sites": sites_for(request.user, trial),
             "can_enrol": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists(),

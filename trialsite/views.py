@@ -38,6 +38,8 @@ def home(request):
     memberships = (
         Membership.objects.filter(user=user).select_related("trial", "site").order_by("trial__code", "role")
     )
+    from escalation.rp2d import declarations_awaiting
+
     blockers = escalation_blockers(user, now=timezone.now())
     return render(
         request,
@@ -47,6 +49,7 @@ def home(request):
             "trials": trials_for(user),
             "pending_decisions": open_decisions_for_investigator(user).select_related("trial", "cohort"),
             "concurrence_decisions": decisions_awaiting_concurrence(user).select_related("trial", "cohort"),
+            "rp2d_to_sign": declarations_awaiting(user),
             "dlts_to_adjudicate": dlts_to_adjudicate(user),
             "attribution_missing": attribution_missing(user),
             "blockers": blockers,

@@ -46,7 +46,7 @@ def eligible_screening(trial, site, user, *, initials="ABC", date_of_birth=date(
                              consent_obtained_by=user)
     record = screening_values_record(record=record, user=user, assessed_on=assessed_on,
                                      values={**NORMAL_VALUES, **(values or {})})
-    judgements = [c for c in criteria_for(trial) if c.kind == "judgement"]
+    judgements = [c for c in criteria_for(trial, record.part) if c.kind == "judgement"]
     record = screening_judge(record=record, user=user,
                              judgements={c.code: True for c in judgements if c.judged_by is None})
     # The judgements the protocol reserves for the investigator (QL1706's RECIST-measurable lesion).
