@@ -73,6 +73,9 @@ def screening_start(
     an age at consent of at most 120 years; 100 or over only with ``confirm_unusual`` and an
     ``unusual_reason``) and the consent date (not in the future, from 1900, not before birth)."""
     today = today or timezone.localdate()
+    if trial.parts.exists() and not trial.parts.exclude(status="closed").exists():
+        raise ValidationError(f"{trial.code} is closed to enrolment: every part has reached its target size, so no "
+                              "candidate is screened.")
     errors = {}
     if date_of_birth >= today:
         errors["date_of_birth"] = "The date of birth must be in the past."

@@ -260,6 +260,9 @@ def test_ql1706_enrols_to_its_target_and_closes(site_a):
     with pytest.raises(ValidationError, match="target sizes"):
         subject_enrol(trial=trial, site=site_a, user=coordinator, initials="QQ", date_of_birth=date(1970, 1, 1),
                       sex="M")
+    # Nor is a new candidate screened.
+    with pytest.raises(ValidationError, match="QL1706 is closed to enrolment"):
+        eligible_screening(trial, site_a, coordinator, initials="QR")
 
 
 def test_a_signature_signs_exactly_one_record(lvgn, site_a):
