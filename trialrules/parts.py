@@ -101,6 +101,17 @@ def _slug(value: str, where: str) -> str:
     return value
 
 
+def _coded(table: Any, where: str, seen: set[str], scope: str = "") -> str:
+    """The ``code`` of a table, checked and unique among ``seen`` (which it joins)."""
+    if not isinstance(table, Mapping):
+        raise PartsError(f"{where}: expected a table")
+    code = _slug(_text(table, "code", where), f"{where}.code")
+    if code in seen:
+        raise PartsError(f"{where}.code: {code!r} appears twice{scope}")
+    seen.add(code)
+    return code
+
+
 def parse_parts(definition: Mapping[str, Any]) -> list[PartSpec]:
     """The protocol's parts, checked (or the implicit one). Raises :class:`PartsError` naming the field."""
     design = definition.get("escalation", {}).get("design")
@@ -120,12 +131,7 @@ def parse_parts(definition: Mapping[str, Any]) -> list[PartSpec]:
     cohort_codes: set[str] = set()
     for order, table in enumerate(raw, 1):
         where = f"parts[{order}]"
-        if not isinstance(table, Mapping):
-            raise PartsError(f"{where}: expected a table")
-        code = _slug(_text(table, "code", where), f"{where}.code")
-        if code in seen:
-            raise PartsError(f"{where}.code: {code!r} appears twice")
-        seen.add(code)
+        code = _coded(table, where, seen)
         name = _text(table, "name", where)
         kind = _text(table, "kind", where)
         if kind not in KINDS:
@@ -182,12 +188,7 @@ def parse_parts(definition: Mapping[str, Any]) -> list[PartSpec]:
                 raise PartsError(f"{where}.cohorts: need at least one [[parts.cohorts]] table (code, name, size)")
             for i, entry in enumerate(entries, 1):
                 cw = f"{where}.cohorts[{i}]"
-                if not isinstance(entry, Mapping):
-                    raise PartsError(f"{cw}: expected a table")
-                ccode = _slug(_text(entry, "code", cw), f"{cw}.code")
-                if ccode in cohort_codes:
-                    raise PartsError(f"{cw}.code: {ccode!r} appears twice in the protocol")
-                cohort_codes.add(ccode)
+                ccode = _coded(entry, cw, cohort_codes, " in the protocol")
                 cdose = _text(entry, "dose", cw, required=False)
                 if cdose and cdose not in labels:
                     raise PartsError(f"{cw}.dose: {cdose!r} is not a dose level's label")

@@ -67,6 +67,10 @@ def _broken(code: str, change) -> str:
      "parts[2].eligibility[1].kind"),
     ("QL1706", lambda d: d["parts"][0].update(opens_after="rp2d"), "parts[1].opens_after: \"rp2d\" needs a dose"),
     ("QL1706", lambda d: d["parts"][0].update(code="a b"), "parts[1].code: 'a b' must be"),
+    ("BAT6005", lambda d: d["parts"][1].update(code="part-1"), "parts[2].code: 'part-1' appears twice"),
+    ("QL1706", lambda d: d["parts"][0]["cohorts"].append(dict(d["parts"][0]["cohorts"][0])),
+     "parts[1].cohorts[2].code: 'QL-SA' appears twice in the protocol"),
+    ("QL1706", lambda d: d["parts"][0]["cohorts"].append("QL-2"), "parts[1].cohorts[2]: expected a table"),
 ])
 def test_a_broken_parts_table_names_the_field(code, change, message):
     assert message in _broken(code, change)
