@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 
 from accounts.forms import SignerCredentialsMixin
@@ -88,7 +90,7 @@ class Rp2dForm(SignerCredentialsMixin, CheckedForm):
                 number += 1
                 prefix = f"c{number}_"
                 self.fields[prefix + "level"] = forms.ModelChoiceField(
-                    queryset=allowed, required=False, label=f"{part.name}, cohort {number - 0}: dose level",
+                    queryset=allowed, required=False, label=f"{part.name}, cohort {number}: dose level",
                     empty_label="(no cohort)" if number > spec.cohorts_min else "Choose a level",
                 )
                 self.fields[prefix + "size"] = forms.IntegerField(
@@ -108,8 +110,6 @@ class Rp2dForm(SignerCredentialsMixin, CheckedForm):
 
     def field_for(self, key: str) -> str | None:
         """The form field of a service error key (``cohorts[2].size`` → ``c2_size``)."""
-        import re
-
         match = re.fullmatch(r"cohorts\[(\d+)\]\.(level|size|tumour_types)", key)
         if match:
             return f"c{match[1]}_{match[2]}"

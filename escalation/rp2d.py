@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.signing import verify_signer
 from escalation.models import EscalationDecision, Rp2dDeclaration, Signature
-from escalation.selectors import escalation_evidence
+from escalation.selectors import escalation_evidence, stopping_decision
 from escalation.services import part_open
 from subjects.models import AdverseEvent, Subject
 from trialrules import parts as parts_rules
@@ -31,13 +31,6 @@ from trials.models import DoseLevel, Membership, Part, Role, Trial
 
 RATIONALE_MIN_LENGTH = 20
 SPONSOR, PI = "sponsor", "principal investigator"
-
-
-def stopping_decision(trial: Trial) -> EscalationDecision | None:
-    """The approved decision that stopped escalation (not overridden to go on), if escalation has stopped."""
-    return (trial.decisions.filter(status=EscalationDecision.Status.APPROVED, continue_trial=False,
-                                   decided_next_dose_level__isnull=True)
-            .select_related("recommended_dose_level", "cohort").order_by("-created_at").first())
 
 
 def signer_role(user, trial: Trial) -> str | None:
@@ -134,6 +127,15 @@ def rp2d_evidence(trial: Trial, *, now: datetime | None = None) -> Rp2dEvidence:
     }
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
     return Rp2dEvidence(stop=stop, levels=levels, highest=highest, data=data, sha256=digest)
+
+
+def allowed_levels(trial: Trial):
+    """The levels an RP2D may be chosen among: at or below the stopping decision's MTD/MAD (none before the stop,
+    or when no level was tolerable). Cheap: no evidence is computed."""
+    stop = stopping_decision(trial)
+    if stop is None or stop.recommended_dose_level is None:
+        return trial.dose_levels.none()
+    return trial.dose_levels.filter(rank__lte=stop.recommended_dose_level.rank).order_by("-rank")
 
 
 def chosen_parts(trial: Trial) -> list[tuple[Part, parts_rules.PartSpec]]:

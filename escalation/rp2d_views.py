@@ -31,17 +31,17 @@ def rp2d_page(request, code: str):
     sponsor and the principal investigator propose and co-sign."""
     trial = access_trial(request.user, code, roles=VIEWERS)
     now = timezone.now()
-    evidence = rp2d.rp2d_evidence(trial, now=now)
     role = rp2d.signer_role(request.user, trial)
     standing = rp2d.standing_declaration(trial)
     pending = standing if standing is not None and standing.status == standing.Status.PENDING else None
     signatures = list(pending.signatures.all()) if pending else []
-    can_declare = bool(role and standing is None and evidence.highest is not None)
+    # The data by level are computed by the services that sign, and for the page only when it is shown.
+    allowed = rp2d.allowed_levels(trial)
+    can_declare = bool(role and standing is None and allowed.exists())
     can_sign = bool(role and pending and all(s.role != role and s.signer_id != request.user.pk for s in signatures))
-    allowed = trial.dose_levels.filter(pk__in=[lv.pk for lv in evidence.allowed]).order_by("-rank")
     declare_form = Rp2dForm(request.POST if request.POST.get("action") == "declare" else None, allowed=allowed,
                             chosen_parts=rp2d.chosen_parts(trial), signer=request.user,
-                            initial={"dose_level": evidence.highest})
+                            initial={"dose_level": allowed.first()})
     sign_form = Rp2dSignForm(request.POST if request.POST.get("action") == "sign" else None, signer=request.user)
     if request.method == "POST":
         action = request.POST.get("action")
@@ -75,7 +75,7 @@ def rp2d_page(request, code: str):
         standing = rp2d.standing_declaration(trial)
     errors = declare_form.errors or sign_form.errors
     context = {
-        "trial": trial, "evidence": evidence, "role": role, "standing": standing,
+        "trial": trial, "evidence": rp2d.rp2d_evidence(trial, now=now), "role": role, "standing": standing,
         "declarations": trial.rp2d_declarations.select_related("dose_level", "created_by")
         .prefetch_related("signatures"),
         "declare_form": declare_form if can_declare else None, "sign_form": sign_form if can_sign else None,

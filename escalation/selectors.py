@@ -459,14 +459,20 @@ def escalation_blockers(user, *, now: datetime) -> set[int]:
     return ids
 
 
+def stopping_decision(trial: Trial) -> EscalationDecision | None:
+    """The approved decision that stopped escalation (not overridden to go on), if escalation has stopped."""
+    return (trial.decisions.filter(status=EscalationDecision.Status.APPROVED, continue_trial=False,
+                                   decided_next_dose_level__isnull=True)
+            .select_related("recommended_dose_level", "cohort").order_by("-created_at").first())
+
+
 def part_rows(trial: Trial) -> list[dict]:
     """Each part with its cohorts: enrolled against target, status (no subject identifiers)."""
     rows = []
     cohorts = list(Cohort.objects.filter(trial=trial).select_related("dose_level").annotate(n=Count("subjects"))
                    .order_by("number"))
     enrolled = {c.pk: c.n for c in cohorts}
-    stopped = trial.decisions.filter(status=EscalationDecision.Status.APPROVED, continue_trial=False,
-                                     decided_next_dose_level__isnull=True).exists()
+    stopped = stopping_decision(trial) is not None
     for part in trial.parts.order_by("order"):
         mine = [c for c in cohorts if c.part_id == part.pk]
         state = part.get_status_display()

@@ -53,13 +53,15 @@ def seed(trial, site, user, *, today: date | None = None) -> list[Subject]:
     if Subject.objects.filter(trial=trial, site=site).exists():
         return []
     drug = trial.drugs.order_by("order").first()
-    level = trial.dose_levels.order_by("rank").first()
+    # The single-arm part's open cohort (docs/parts.md): the demo subjects count toward its target size.
+    cohort = trial.cohorts.filter(status="open", escalation=False).select_related("dose_level").first()
+    level = cohort.dose_level if cohort is not None else trial.dose_levels.order_by("rank").first()
     created = []
     with transaction.atomic():
         for number, profile in enumerate(PROFILES, 1):
             first = today - timedelta(days=420 - 14 * number)
             subject = Subject.objects.create(
-                trial=trial, site=site, dose_level=level, code=f"{trial.code}-{site.code}-D{number:02d}",
+                trial=trial, site=site, cohort=cohort, dose_level=level, code=f"{trial.code}-{site.code}-D{number:02d}",
                 initials="DM", date_of_birth=date(1955 + number, 3, 1), sex="F" if number % 2 else "M",
                 tumour_type=profile["type"], enrolled_by=user, status=Subject.Status.ON_TREATMENT)
             cycles = profile.get("cycles") or max(1, min(17, (today - first).days // 21))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -79,7 +79,8 @@ def subject_enrol(request, code: str):
             return redirect_after_form(request, reverse("subjects:detail", args=[subject.pk]))
     status = 422 if form.errors else 200
     return render_form(request, "subjects/enrol.html",
-                       {"trial": trial, "form": form, "cohort": current_cohort(trial), "open_cohorts": cohorts},
+                       {"trial": trial, "form": form, "cohort": current_cohort(trial),
+                        "open_cohorts": cohorts.annotate(n=Count("subjects"))},
                        status=status)
 
 

@@ -290,3 +290,12 @@ def test_the_mad_when_the_top_level_is_tolerated_and_the_rp2d_at_or_below_it(lvg
     declaration = rp2d.rp2d_declare(trial=trial, user=people["pi"], dose_level=top,
                                     rationale="The MAD: no DLT at any level.", **signing(people["pi"]))
     assert declaration.dose_level == top
+
+
+def test_the_demo_efficacy_subjects_count_toward_ql1706s_target(site_a):
+    from response import demo
+
+    trial = load_trial("QL1706")
+    made = demo.seed(trial, site_a, member(trial, Role.COORDINATOR, site_a, "c-demo"))
+    arm = Cohort.objects.get(trial=trial)
+    assert made and {s.cohort_id for s in made} == {arm.pk} and arm.subjects.count() == len(made)
