@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from records.registry import RecordKind
-from trials.access import at_staff_sites
+from trials.access import at_staff_sites, readable
 
 # Bookkeeping columns that are not part of what a reviewer reads as the record.
 HIDDEN = {"id", "recorded_at", "created_at", "updated_at"}
@@ -30,6 +30,27 @@ def record_for(user, kind: RecordKind, pk: int):
         raise Http404(f"No such {kind.label.lower()}") from None
     owner = kind.owner(record)
     if not type(owner)._base_manager.filter(at_staff_sites(user), pk=owner.pk).exists():
+        raise Http404(f"No such {kind.label.lower()}")
+    return record
+
+
+def record_owner_scope(kind: RecordKind, record) -> tuple[int, int, int | None]:
+    """(trial id, site id, subject id or None) of a record, from its owner (a subject, a screening record)."""
+    owner = kind.owner(record)
+    subject_id = owner.pk if owner._meta.model_name == "subject" else getattr(owner, "subject_id", None)
+    return owner.trial_id, owner.site_id, subject_id
+
+
+def readable_record(user, kind: RecordKind, pk: int):
+    """The record (voided ones included) if the user may read it: site staff and the monitor of its site,
+    a data manager of its trial (:func:`trials.access.readable`); 404 otherwise."""
+    manager = getattr(kind.model, "all_objects", kind.model._default_manager)
+    try:
+        record = manager.get(pk=pk)
+    except kind.model.DoesNotExist:
+        raise Http404(f"No such {kind.label.lower()}") from None
+    owner = kind.owner(record)
+    if not type(owner)._base_manager.filter(readable(user), pk=owner.pk).exists():
         raise Http404(f"No such {kind.label.lower()}")
     return record
 

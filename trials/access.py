@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from trials.models import SITE_ROLES, Membership, Role, Trial
+from trials.models import SITE_ROLES, SITE_SCOPED_ROLES, Membership, Role, Trial
 
 
 def trials_for(user) -> QuerySet[Trial]:
@@ -47,6 +47,34 @@ def at_staff_sites(user, roles=SITE_ROLES) -> Q:
     for trial_id, site_id in pairs:
         condition |= Q(trial_id=trial_id, site_id=site_id)
     return condition
+
+
+def data_manager_trials(user):
+    """The ids of the trials where the user is a data manager (trial-wide, by subject code)."""
+    return Membership.objects.filter(user=user, role=Role.DATA_MANAGER).values("trial_id")
+
+
+def readable(user) -> Q:
+    """Rows with ``trial`` and ``site`` whose records the user may read: at the sites where the user is
+    site staff or the monitor (identifiable), and everywhere in the trials where the user is a data
+    manager (by subject code only: :func:`identifiable`)."""
+    return at_staff_sites(user, SITE_SCOPED_ROLES) | Q(trial_id__in=data_manager_trials(user))
+
+
+def identifiable(user, record) -> bool:
+    """Whether the user may see who ``record``'s subject is (initials, date of birth, identity): site staff
+    and the monitor of its site; a data manager reads by code."""
+    return has_site_role(user, record, SITE_SCOPED_ROLES)
+
+
+def readable_subjects(user, trial: Trial | None = None):
+    """Subjects whose records the user may read (:func:`readable`)."""
+    from subjects.models import Subject
+
+    queryset = Subject.objects.filter(readable(user))
+    if trial is not None:
+        queryset = queryset.filter(trial=trial)
+    return queryset.select_related("trial", "site", "dose_level", "cohort")
 
 
 def has_site_role(user, record, roles=SITE_ROLES) -> bool:

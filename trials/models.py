@@ -23,6 +23,12 @@ class Site(models.Model):
         return f"{self.code} — {self.name}"
 
 
+def _export_secret() -> str:
+    import secrets
+
+    return secrets.token_hex(32)
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Trial(models.Model):
     class Design(models.TextChoices):
@@ -48,6 +54,15 @@ class Trial(models.Model):
     definition_sha256 = models.CharField(max_length=64, blank=True)
     source_file = models.CharField(max_length=200, blank=True)
     sites = models.ManyToManyField(Site, related_name="trials", blank=True)
+
+    class ExportDates(models.TextChoices):
+        STUDY_DAY = "study_day", "As study days (day 1 = first dose)"
+        SHIFT = "shift", "Shifted by a secret number of days per subject"
+
+    # De-identified exports (the sponsor's, docs/exports.md): how dates leave the site; the secret keys
+    # each subject's date shift and is never exported.
+    export_dates = models.CharField(max_length=10, choices=ExportDates.choices, default=ExportDates.STUDY_DAY)
+    export_secret = models.CharField(max_length=64, default=_export_secret, editable=False)
 
     class Meta:
         ordering = ["code"]
@@ -155,9 +170,19 @@ class Role(models.TextChoices):
     # Trial-wide (all sites): the unit's pharmacokineticist reads the PK, ADA, RO and biomarker results of
     # every subject by code (never identity) and chooses λz points; imports the lab's results files.
     PHARMACOKINETICIST = "pharmacokineticist", "Pharmacokineticist"
+    # At one site: the sponsor's clinical research associate reads the identifiable records of the site's
+    # subjects, marks fields or forms source-data verified and raises data queries; writes no clinical data.
+    MONITOR = "monitor", "Monitor (CRA)"
+    # Trial-wide: reads every record by subject code (never identity), raises and closes data queries,
+    # exports the trial's data (docs/data-management.md).
+    DATA_MANAGER = "data_manager", "Data manager"
 
 
+# The roles that enter clinical data at a site.
 SITE_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR)
+# The roles held at one site (a membership names the site): the site staff, and the site's monitor, who
+# reads what the staff read there.
+SITE_SCOPED_ROLES = (*SITE_ROLES, Role.MONITOR)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -175,7 +200,7 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["user", "trial", "site", "role"], name="membership_unique",
                                     nulls_distinct=False),
             models.CheckConstraint(
-                condition=~models.Q(role__in=[r.value for r in SITE_ROLES]) | models.Q(site__isnull=False),
+                condition=~models.Q(role__in=[r.value for r in SITE_SCOPED_ROLES]) | models.Q(site__isnull=False),
                 name="membership_site_roles_need_site",
             ),
         ]

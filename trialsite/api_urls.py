@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 from escalation.api import DashboardAPI
 
 urlpatterns = [
     path("trials/<slug:code>/dashboard/", DashboardAPI.as_view(), name="api-dashboard"),
+    path("v1/", include("api.urls")),
 ]

@@ -42,6 +42,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",  # hashed, expiring API tokens for services (docs/api.md)
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files served from static, never a CDN
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -62,6 +66,10 @@ INSTALLED_APPS = [
     "submissions",
     "pk",  # pharmacokinetics: non-compartmental analysis (docs/pk.md)
     "response",  # RECIST 1.1 time points, best overall response, ORR/DCR/DoR/PFS/OS (docs/response.md)
+    "queries",  # data queries (discrepancy notes) and edit checks (docs/data-management.md)
+    "monitoring",  # the monitor (CRA) role's source-data verification (docs/data-management.md)
+    "exports",  # CSV, CDISC ODM 1.3.2, SDTM + Define-XML exports (docs/exports.md)
+    "api",  # the REST API and its OpenAPI 3 schema (docs/api.md)
     "trialsite",  # manage.py db_roles, and migrate as the owning role (docs/operations.md)
 ]
 
@@ -264,11 +272,31 @@ PERMISSIONS_POLICY = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "knox.auth.TokenAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# API tokens (knox): stored hashed, valid for 90 days unless issued otherwise (manage.py api_token).
+REST_KNOX = {"TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=90)), "AUTO_REFRESH": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TrialSite API",
+    "DESCRIPTION": "Trial conduct at the site: subjects, doses, adverse events, visits, escalation decisions "
+                   "and their signatures, tumour response, PK, data queries, monitoring and exports.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Export files (exports app), kept in the data directory unless set.
+EXPORTS_DIR = env.path("TRIALSITE_EXPORTS_DIR", default=embedded.data_dir() / "exports")
 
 # --- content security policy (Django 6 built-in) ----------------------------------------------
 from django.utils.csp import CSP  # noqa: E402

@@ -1,0 +1,7 @@
+"""API: (to be written)."""
+
+from __future__ import annotations
+
+
+def register(router) -> None:
+    pass
