@@ -14,8 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_STATIC_ROOT=/app/staticfiles
 
 RUN useradd --create-home --uid 10001 --user-group app \
-    && mkdir -p /app /data \
-    && chown app:app /data
+    && mkdir -p /app /data/exports \
+    && chown -R app:app /data
 
 WORKDIR /app
 
