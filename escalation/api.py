@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,12 +14,14 @@ from trials.models import SITE_ROLES, Role
 
 
 class DashboardAPI(APIView):
+    @extend_schema_serializer(component_name="DashboardLevel")
     class LevelSerializer(serializers.Serializer):
         label = serializers.CharField()
         enrolled = serializers.IntegerField()
         evaluable = serializers.IntegerField()
         dlts = serializers.IntegerField()
 
+    @extend_schema_serializer(component_name="DashboardDecision")
     class DecisionSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="pk")
         created_at = serializers.DateTimeField()
@@ -27,6 +30,7 @@ class DashboardAPI(APIView):
         rationale = serializers.CharField()
         outcomes = serializers.CharField()
 
+    @extend_schema_serializer(component_name="DashboardCohort")
     class CohortSerializer(serializers.Serializer):
         name = serializers.CharField()
         dose_level = serializers.CharField(source="dose_level.label")
@@ -34,6 +38,11 @@ class DashboardAPI(APIView):
         status = serializers.CharField()
         tumour_types = serializers.ListField(child=serializers.CharField())
 
+    @extend_schema_serializer(component_name="DashboardCohortRow")
+    class CohortRowSerializer(CohortSerializer):
+        enrolled = serializers.IntegerField()
+
+    @extend_schema_serializer(component_name="DashboardPart")
     class PartSerializer(serializers.Serializer):
         code = serializers.CharField(source="part.code")
         name = serializers.CharField(source="part.name")
@@ -47,6 +56,15 @@ class DashboardAPI(APIView):
             return [{**DashboardAPI.CohortSerializer(c["cohort"]).data, "enrolled": c["enrolled"]}
                     for c in row["cohorts"]]
 
+    # The schema (drf-spectacular): a part's cohorts, and the whole answer.
+    extend_schema_field(CohortRowSerializer(many=True))(PartSerializer.get_cohorts)
+    DashboardSerializer = extend_schema_serializer(component_name="Dashboard")(type(
+        "DashboardSerializer", (serializers.Serializer,),
+        {"trial": serializers.CharField(), "levels": LevelSerializer(many=True),
+         "decisions": DecisionSerializer(many=True), "parts": PartSerializer(many=True)}))
+
+    @extend_schema(operation_id="trial_dashboard", summary="The sponsor's cohort dashboard of a trial",
+                   responses={200: DashboardSerializer})
     def get(self, request, code: str):
         trial = access_trial(request.user, code, roles=(Role.SPONSOR, *SITE_ROLES))
         board = cohort_dashboard(trial, now=timezone.now())
