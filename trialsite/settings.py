@@ -151,6 +151,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="trialsite")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    # Edit checks over every saved record (docs/data-management.md).
+    "queries-edit-check-sweep": {
+        "task": "queries.tasks.sweep",
+        "schedule": env.float("EDIT_CHECK_SWEEP_SECONDS", default=3600.0),
+    },
     # Recommend a dose decision as soon as a cohort's DLT windows have closed.
     "escalation-review-open-cohorts": {
         "task": "escalation.tasks.review_open_cohorts",

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from queries import views
+
+app_name = "queries"
+urlpatterns = [
+    path("trials/<slug:code>/", views.query_list, name="list"),
+    path("<int:pk>/", views.query_detail, name="detail"),
+    path("raise/<slug:kind>/<int:pk>/", views.query_raise, name="raise"),
+]
