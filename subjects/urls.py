@@ -1,11 +1,12 @@
 from django.urls import path
 
-from subjects import views
+from subjects import import_views, views
 
 app_name = "subjects"
 urlpatterns = [
     path("enrol/<slug:code>/", views.subject_enrol, name="enrol"),
     path("trials/<slug:code>/", views.subject_list, name="list"),
+    path("trials/<slug:code>/import/", import_views.subject_import, name="import"),
     path("trials/<slug:code>/adverse-events/", views.adverse_event_list, name="ae_list"),
     path("ctcae/", views.ctcae_search, name="ctcae_search"),
     path("ctcae/grade/", views.ctcae_grade, name="ctcae_grade"),

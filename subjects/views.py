@@ -34,7 +34,7 @@ from subjects.forms import (
 from subjects.listing import paginate
 from subjects.models import AdverseEvent, Assessment, CtcaeTerm, DoseAdministration, OralDispensing, Subject
 from trials.access import access_subject, access_trial, has_site_role, sites_for, subjects_for
-from trials.models import SITE_ROLES, Role
+from trials.models import SITE_ROLES, SITE_SCOPED_ROLES, Role
 from trialsite.forms import add_service_errors, forbidden_character
 from trialsite.middleware import refused_response
 from trialsite.views import redirect_after_form, render_form
@@ -85,21 +85,22 @@ def subject_enrol(request, code: str):
 
 
 def subject_list(request, code: str):
-    trial = access_trial(request.user, code, roles=SITE_ROLES)
+    trial = access_trial(request.user, code, roles=SITE_SCOPED_ROLES)  # the site's monitor reads it too
     form = SubjectFilter(request.GET or None)
-    subjects = subjects_for(request.user, trial).order_by("code")
+    subjects = subjects_for(request.user, trial, SITE_SCOPED_ROLES).order_by("code")
     if form.is_valid():
         q, status = form.cleaned_data["q"].strip(), form.cleaned_data["status"]
         if q:
             subjects = subjects.filter(Q(code__icontains=q) | Q(initials__iexact=q))
         if status:
             subjects = subjects.filter(status=status)
-    context = {"trial": trial, "form": form, **paginate(request, subjects)}
+    context = {"trial": trial, "form": form, **paginate(request, subjects),
+               "can_import": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists()}
     return render_form(request, "subjects/list.html", context, partial="results")
 
 
 def subject_detail(request, pk: int):
-    subject = access_subject(request.user, pk)
+    subject = access_subject(request.user, pk, roles=SITE_SCOPED_ROLES)  # read-only: the monitor reads it
     # Void entries are listed too, struck through with their reason (they count nowhere).
     events = list(AdverseEvent.all_objects.filter(subject=subject).select_related("ctcae", "adjudicated_by"))
     first = subject.first_dose()
@@ -125,6 +126,7 @@ def subject_detail(request, pk: int):
             "continuation": getattr(subject, "continuation", None),
             "signals": services.titration_signals(subject.trial, subject),
             "is_investigator": has_site_role(request.user, subject, Role.INVESTIGATOR),
+            "may_write": has_site_role(request.user, subject),  # site staff (a monitor only reads)
             "dlt_window_end": subject.dlt_window_end(subject.trial.dlt_window_days)
             if subject.trial.dlt_window_days else None,
             **_gate_context(subject, request.user),
@@ -249,7 +251,7 @@ def adverse_event_detail(request, pk: int):
     """One AE; the investigator adjudicates a proposed (or any in-window) DLT here."""
     # A void event is still shown (struck through, with its reason) but no longer adjudicated.
     event = get_object_or_404(AdverseEvent.all_objects.select_related("subject", "ctcae", "adjudicated_by"), pk=pk)
-    subject = access_subject(request.user, event.subject_id)
+    subject = access_subject(request.user, event.subject_id, roles=SITE_SCOPED_ROLES)  # POST: investigators
     is_investigator = has_site_role(request.user, subject, Role.INVESTIGATOR)
     form = AdjudicationForm(request.POST or None)
     if request.method == "POST":
@@ -273,9 +275,9 @@ def adverse_event_detail(request, pk: int):
 
 
 def adverse_event_list(request, code: str):
-    trial = access_trial(request.user, code, roles=SITE_ROLES)
+    trial = access_trial(request.user, code, roles=SITE_SCOPED_ROLES)
     form = AdverseEventFilter(request.GET or None)
-    events = (AdverseEvent.objects.filter(subject__in=subjects_for(request.user, trial))
+    events = (AdverseEvent.objects.filter(subject__in=subjects_for(request.user, trial, SITE_SCOPED_ROLES))
               .select_related("subject").annotate(first_dose=Min("subject__doses__administered_at",
                                                        filter=Q(subject__doses__voided_at__isnull=True)))
               .order_by("-onset_date", "-pk"))
