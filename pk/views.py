@@ -19,7 +19,7 @@ from pk import selectors, services
 from pk.forms import CollectForm, ImportForm, LambdaZForm, MissedForm, ShipmentForm, hours_value
 from pk.models import LabImport, Sample, Shipment
 from trials.access import access_subject, access_trial, has_site_role, roles_in, sites_for, subjects_for
-from trials.models import SITE_ROLES
+from trials.models import SITE_ROLES, SITE_SCOPED_ROLES
 from trialsite.forms import add_service_errors
 from trialsite.views import redirect_after_form
 
@@ -43,7 +43,7 @@ def _subject_page(request, subject, *, forms=None, status=200):
 
 
 def subject_samples(request, pk: int):
-    subject = access_subject(request.user, pk)
+    subject = access_subject(request.user, pk, roles=SITE_SCOPED_ROLES)  # read-only: the monitor reads it
     return _subject_page(request, subject)
 
 

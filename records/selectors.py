@@ -15,13 +15,15 @@ from django.utils import timezone
 
 from records.registry import RecordKind
 from trials.access import at_staff_sites, readable
+from trials.models import SITE_ROLES
 
 # Bookkeeping columns that are not part of what a reviewer reads as the record.
 HIDDEN = {"id", "recorded_at", "created_at", "updated_at"}
 
 
-def record_for(user, kind: RecordKind, pk: int):
-    """The record (voided ones included) if it belongs to a (trial, site) where the user is site staff;
+def record_for(user, kind: RecordKind, pk: int, roles=SITE_ROLES):
+    """The record (voided ones included) if it belongs to a (trial, site) where the user is site staff
+    (or holds one of ``roles``: SITE_SCOPED_ROLES for the history, which the site's monitor reads too);
     404 otherwise, as for any protected object (trials.access)."""
     manager = getattr(kind.model, "all_objects", kind.model._default_manager)
     try:
@@ -29,7 +31,7 @@ def record_for(user, kind: RecordKind, pk: int):
     except kind.model.DoesNotExist:
         raise Http404(f"No such {kind.label.lower()}") from None
     owner = kind.owner(record)
-    if not type(owner)._base_manager.filter(at_staff_sites(user), pk=owner.pk).exists():
+    if not type(owner)._base_manager.filter(at_staff_sites(user, roles), pk=owner.pk).exists():
         raise Http404(f"No such {kind.label.lower()}")
     return record
 

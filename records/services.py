@@ -37,11 +37,12 @@ def _require(kind: RecordKind, user, record) -> None:
                       f"Your role at this site does not allow correcting a {kind.label.lower()}.")
 
 
-def record_correct(*, kind: RecordKind, record, user, changes: dict, reason: str):
+def record_correct(*, kind: RecordKind, record, user, changes: dict, reason: str, query=None):
     """Apply ``changes`` (field -> new value; only the kind's fields) to ``record`` with ``reason``.
 
     Refused: a voided record, a change to a field the kind does not allow, no change at all, and any
-    value the record's own validation (field, constraint, kind check) refuses."""
+    value the record's own validation (field, constraint, kind check) refuses. With ``query`` (a data
+    query on this record), the query records the correction as its answer in the same transaction."""
     reason = clean_reason(reason)
     _require(kind, user, record)
     unknown = sorted(set(changes) - set(kind.fields))
@@ -73,6 +74,11 @@ def record_correct(*, kind: RecordKind, record, user, changes: dict, reason: str
         locked.save()
         if kind.after is not None:
             kind.after(locked, user)
+        if query is not None:
+            from queries.services import query_corrected
+
+            query_corrected(user=user, query=query, kind=kind, record=locked, reason=reason,
+                            changes={name: (before[name], getattr(locked, name)) for name in changed})
     return locked
 
 

@@ -16,13 +16,13 @@ from response import selectors, services
 from response.forms import BaselineForm, ReviewForm, TimePointForm
 from response.models import TumourAssessment
 from trials.access import access_subject, access_trial, has_site_role
-from trials.models import SITE_ROLES, Role
+from trials.models import SITE_ROLES, SITE_SCOPED_ROLES, Role
 from trialsite.forms import add_service_errors
 from trialsite.views import redirect_after_form, render_form
 
 
 def subject_response(request, pk: int):
-    subject = access_subject(request.user, pk)
+    subject = access_subject(request.user, pk, roles=SITE_SCOPED_ROLES)  # read-only: the monitor reads it
     context = selectors.subject_response(subject)
     is_investigator = has_site_role(request.user, subject, Role.INVESTIGATOR)
     for row in context["rows"]:

@@ -21,16 +21,17 @@ from screening.forms import (
 )
 from screening.models import ScreeningRecord
 from subjects.listing import paginate
-from trials.access import access_screening, access_trial, sites_for
-from trials.models import SITE_ROLES, Role
+from trials.access import access_screening, access_trial, has_site_role, sites_for
+from trials.models import SITE_SCOPED_ROLES, Role
 from trialsite.forms import add_service_errors
 from trialsite.views import redirect_after_form, render_form
 
 
 def screening_list(request, code: str):
-    trial = access_trial(request.user, code, roles=SITE_ROLES)
+    trial = access_trial(request.user, code, roles=SITE_SCOPED_ROLES)  # the site's monitor reads it too
     form = ScreeningFilter(request.GET or None)
-    records = ScreeningRecord.objects.filter(trial=trial, site__in=sites_for(request.user, trial)).select_related(
+    records = ScreeningRecord.objects.filter(
+        trial=trial, site__in=sites_for(request.user, trial, roles=SITE_SCOPED_ROLES)).select_related(
         "site", "subject").order_by("-created_at", "-pk")
     if form.is_valid():
         q, status = form.cleaned_data["q"].strip(), form.cleaned_data["status"]
@@ -90,12 +91,14 @@ def _context(record, user, *, values_form=None, judgement_form=None, decision_fo
         "judgement_form": judgement_form or JudgementForm(criteria=criteria, initial=_judgement_initial(record),
                                                           reserved=_reserved(user, record, criteria)),
         "decision_form": decision_form or DecisionForm(),
-        "open": record.status == ScreeningRecord.Status.IN_PROGRESS,
+        # The forms are site staff's; the site's monitor reads the record only.
+        "may_write": has_site_role(user, record),
+        "open": record.status == ScreeningRecord.Status.IN_PROGRESS and has_site_role(user, record),
     }
 
 
 def screening_detail(request, pk: int):
-    record = access_screening(request.user, pk)
+    record = access_screening(request.user, pk, roles=SITE_SCOPED_ROLES)  # read-only: the monitor reads it
     return TemplateResponse(request, "screening/detail.html", _context(record, request.user))
 
 

@@ -21,15 +21,20 @@ from django.utils import timezone
 
 from escalation.models import IntraPatientEscalation
 from escalation.services import decision_recommend, decision_sign
+from exports.models import ExportJob
+from monitoring.services import verify as sdv_verify
 from pk.models import LabResult, Sample
 from pk.services import results_import, sample_collect, shipment_create
+from queries.services import query_raise
 from response.models import Lesion, LesionMeasurement, TumourAssessment
 from response.services import LesionEntry, assessment_record, baseline_record
 from subjects.models import AdverseEvent, Assessment, DoseAdministration, OralDispensing, Subject
 from subjects.services import adverse_event_record, dlt_adjudicate, dose_record, subject_enrol
 from tests.auth import sign_in, signing
+from tests.conftest import member
 from tests.screening.helpers import eligible_screening, predose
 from tests.test_decision_safety import lvgn_with_people
+from trials.models import Role
 from visits.models import FollowUp, PlannedVisit
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +62,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "escalation:intrapatient_list":         (403, 200, 200, 403, LOGIN),
     "subjects:enrol":                       (200, 403, 403, 200, LOGIN),
     "subjects:list":                        (200, 200, 403, 200, LOGIN),
+    "subjects:import":                      (200, 403, 403, 200, LOGIN),  # the site's coordinators
     "subjects:ae_list":                     (200, 200, 403, 200, LOGIN),
     "subjects:ctcae_search":                (200, 200, 200, 200, LOGIN),
     "subjects:ctcae_grade":                 (200, 200, 200, 200, LOGIN),
@@ -191,6 +197,20 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "mfa_view_recovery_codes":              (404, 404, 404, 404, LOGIN),
     "mfa_generate_recovery_codes":          (200, 302, 302, 200, LOGIN),
     "mfa_download_recovery_codes":          (404, 404, 404, 404, LOGIN),
+    # Source-data verification (monitoring): the monitor's progress per trial; a subject's forms (site staff
+    # and the monitor of its site); verify and withdraw are the monitor's POSTs.
+    # Data queries: the site's staff read and answer; investigators (and monitors, data managers) raise.
+    "queries:list":                         (200, 200, 403, 200, LOGIN),
+    "queries:detail":                       (200, 200, 404, 404, LOGIN),
+    "queries:raise":                        (403, 200, 404, 404, LOGIN),
+    # Exports: each user sees and downloads only the jobs they asked for.
+    "exports:trial":                        (200, 200, 200, 200, LOGIN),
+    "exports:jobs":                         (200, 200, 200, 200, LOGIN),
+    "exports:download":                     (404, 404, 404, 404, LOGIN),
+    "monitoring:progress":                  (403, 403, 403, 403, LOGIN),
+    "monitoring:subject":                   (200, 200, 404, 404, LOGIN),
+    "monitoring:verify":                    (405, 405, 405, 405, LOGIN),
+    "monitoring:withdraw":                  (405, 405, 405, 405, LOGIN),
 }
 # Admin pages: none of these roles is staff, so every admin page redirects to the admin login, except:
 ADMIN_DEFAULT = (302, 302, 302, 302, 302)
@@ -217,6 +237,8 @@ def _walk(patterns, prefix="", namespace=None):
             yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
         elif isinstance(pattern, URLPattern):
             route = prefix + str(pattern.pattern)
+            if route.startswith("api/v1/"):
+                continue  # the REST API: roles per endpoint in tests/api
             name = f"{namespace}:{pattern.name}" if namespace and pattern.name else pattern.name
             yield name or route, route
 
@@ -248,6 +270,8 @@ def world(site_a, site_b):
     dispensing, visits and a follow-up; three subjects at level 1; a decision awaiting the sponsor's
     concurrence, signed with a comment."""
     trial, people = lvgn_with_people(site_a, site_b)
+    people["monitor"] = member(trial, Role.MONITOR, site_a, "m-lvgn")  # EXPECTED_MORE
+    people["data_manager"] = member(trial, Role.DATA_MANAGER, None, "dm-lvgn")
     coordinator = people["coordinator"]
     dose_day = timezone.localdate() - timedelta(days=25)
     screening = eligible_screening(trial, site_a, coordinator, initials=INITIALS[0], date_of_birth=BIRTH,
@@ -267,6 +291,7 @@ def world(site_a, site_b):
     event = adverse_event_record(subject=subject, user=coordinator, term="Hypertension", grade=3,
                                  attribution="probable", onset_date=dose_day + timedelta(days=6))
     dlt_adjudicate(event=event, user=people["investigator"], confirm=True, comment=COMMENTS[1])
+    verification = sdv_verify(user=people["monitor"], kind="adverse-event", record=event, field="grade")
     decision = decision_recommend(trial=trial)
     decision_sign(decision=decision, user=people["investigator"], **signing(people["investigator"]), meaning="approved",
                   comment=COMMENTS[0])
@@ -304,8 +329,11 @@ def world(site_a, site_b):
     agreement = IntraPatientEscalation.objects.create(
         subject=subject, from_level=levels[0], to_level=levels[1], from_cycle=5, rationale="Tolerating well.",
         data={}, data_sha256="0" * 64, created_by=people["investigator"])
+    query = query_raise(user=people["investigator"], kind="adverse-event", record=event, field="grade",
+                        text="Please check the grade against the source.")
+    export_job = ExportJob.objects.create(trial=trial, requested_by=people["sponsor"], format=ExportJob.Format.CSV)
     return {
-        "agreement": agreement,
+        "agreement": agreement, "verification": verification, "query": query, "export_job": export_job,
         "trial": trial, "people": people, "subjects": subjects, "event": event, "decision": decision,
         "screening": screening, "dispensing": dispensing, "drug": anlotinib, "objects": objects,
         "dosed_at": dosed_at, "shipment": shipment,
@@ -333,6 +361,12 @@ def _urls(world) -> dict[str, str]:
         "pk:shipment": {"pk": world["shipment"].pk},
         "pk:lambda_z": {"pk": subject.pk, "cycle": 1},
         "pk:": {"pk": subject.pk},
+        "monitoring:verify": {"kind": "adverse-event", "pk": event.pk},
+        "queries:detail": {"pk": world["query"].pk},
+        "queries:raise": {"kind": "adverse-event", "pk": event.pk},
+        "exports:download": {"pk": world["export_job"].pk},
+        "monitoring:withdraw": {"pk": world["verification"].pk},
+        "monitoring:": {"pk": subject.pk},
         "subjects:": {"pk": subject.pk},
         "visits:": {"pk": subject.pk},
         # allauth's links from e-mails: a key that is no one's.
@@ -424,3 +458,234 @@ def test_role_matrix(world, client, role):
                 leaks.append(f"{key} {url}: shows {found}")
     assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
     assert not leaks, f"{role} sees subject-level data:\n" + "\n".join(leaks)
+
+
+# --- the monitor (CRA, site A) and the data manager (trial-wide, by subject code) -----------------------
+
+MORE_ROLES = ("monitor", "data_manager")
+EXPECTED_MORE: dict[str, tuple[int, int]] = {
+    # The site's monitor reads the identifiable pages of its site (subjects, AEs, visits, screening, response,
+    # samples, every record's history) and writes nothing (403 on every form); the data manager reads by code
+    # through the API and the queries pages: the site's pages stay closed (404 for a record, 403 for a list).
+    #                                       monit  dm
+    "home":                                 (200, 200),
+    "login":                                (302, 302),
+    "logout":                               (200, 200),
+    "api-dashboard":                        (403, 403),
+    "trials:detail":                        (200, 200),
+    "trials:dashboard":                     (403, 403),
+    "escalation:decision":                  (200, 200),
+    "escalation:intermediate_level":        (403, 403),
+    "escalation:rp2d":                      (403, 403),
+    "escalation:intrapatient_request":      (404, 404),
+    "escalation:intrapatient_detail":       (404, 404),
+    "escalation:intrapatient_list":         (403, 403),
+    "subjects:enrol":                       (403, 403),
+    "subjects:list":                        (200, 403),
+    "subjects:import":                      (403, 403),
+    "subjects:ae_list":                     (200, 403),
+    "subjects:ctcae_search":                (200, 200),
+    "subjects:ctcae_grade":                 (200, 200),
+    "subjects:detail":                      (200, 404),
+    "subjects:dose_new":                    (403, 404),
+    "subjects:assessment_new":              (403, 404),
+    "subjects:ae_new":                      (403, 404),
+    "subjects:gate_override":               (403, 404),
+    "subjects:continuation":                (403, 404),
+    "subjects:ae_detail":                   (200, 404),
+    "subjects:status":                      (403, 404),
+    "subjects:dispensing_new":              (403, 404),
+    "subjects:dispensing_return":           (403, 404),
+    "screening:list":                       (200, 403),
+    "screening:new":                        (403, 403),
+    "screening:detail":                     (200, 404),
+    "screening:values":                     (403, 404),
+    "screening:judge":                      (403, 404),
+    "screening:decide":                     (403, 404),
+    "visits:list":                          (200, 403),
+    "visits:calendar":                      (200, 404),
+    "visits:follow_up":                     (403, 404),
+    "visits:record":                        (403, 404),
+    "notifications:list":                   (200, 200),
+    "notifications:mark_read":              (405, 405),
+    "response:subject":                     (200, 404),
+    "response:baseline":                    (403, 404),
+    "response:timepoint_new":               (403, 404),
+    "response:review":                      (405, 405),
+    "response:efficacy":                    (403, 403),
+    "records:history[dose]":                (200, 404),
+    "records:history[adverse-event]":       (200, 404),
+    "records:history[dlt-adjudication]":    (200, 404),
+    "records:history[assessment]":          (200, 404),
+    "records:history[visit]":               (200, 404),
+    "records:history[follow-up]":           (200, 404),
+    "records:history[subject]":             (200, 404),
+    "records:history[screening]":           (200, 404),
+    "records:history[screening-values]":    (200, 404),
+    "records:history[screening-judgements]":(200, 404),
+    "records:correct[dose]":                (403, 404),
+    "records:correct[adverse-event]":       (403, 404),
+    "records:correct[dlt-adjudication]":    (403, 404),
+    "records:correct[assessment]":          (403, 404),
+    "records:correct[visit]":               (403, 404),
+    "records:correct[follow-up]":           (403, 404),
+    "records:correct[subject]":             (403, 404),
+    "records:correct[screening]":           (403, 404),
+    "records:correct[screening-values]":    (403, 404),
+    "records:correct[screening-judgements]":(403, 404),
+    "records:void[dose]":                   (403, 404),
+    "records:void[adverse-event]":          (403, 404),
+    "records:void[dlt-adjudication]":       (404, 404),
+    "records:void[assessment]":             (403, 404),
+    "records:void[visit]":                  (404, 404),
+    "records:void[follow-up]":              (404, 404),
+    "records:void[subject]":                (404, 404),
+    "records:void[screening]":              (403, 404),
+    "records:void[screening-values]":       (404, 404),
+    "records:void[screening-judgements]":   (404, 404),
+    "records:history[dispensing]":          (200, 404),
+    "records:correct[dispensing]":          (403, 404),
+    "records:void[dispensing]":             (403, 404),
+    "records:history[tumour-scan]":         (200, 404),
+    "records:correct[tumour-scan]":         (403, 404),
+    "records:void[tumour-scan]":            (403, 404),
+    "records:history[lesion-measurement]":  (200, 404),
+    "records:correct[lesion-measurement]":  (403, 404),
+    "records:void[lesion-measurement]":     (404, 404),
+    "records:history[lesion]":              (200, 404),
+    "records:correct[lesion]":              (403, 404),
+    "records:void[lesion]":                 (404, 404),
+    "pk:subject":                           (200, 404),
+    "pk:labels":                            (403, 404),
+    "pk:lambda_z":                          (404, 404),
+    "pk:collect":                           (405, 405),
+    "pk:missed":                            (405, 405),
+    "pk:shipment":                          (404, 404),
+    "pk:overview":                          (200, 200),
+    "pk:shipments":                         (403, 403),
+    "pk:import":                            (403, 403),
+    "records:history[sample]":              (200, 404),
+    "records:correct[sample]":              (403, 404),
+    "records:void[sample]":                 (404, 404),
+    "records:history[lab-result]":          (200, 404),
+    "records:correct[lab-result]":          (403, 404),
+    "records:void[lab-result]":             (403, 404),
+    "accounts:session":                     (200, 200),
+    "accounts:keepalive":                   (405, 405),
+    "accounts:locked":                      (200, 200),
+    "account_login":                        (302, 302),
+    "account_logout":                       (200, 200),
+    "account_signup":                       (302, 302),
+    "account_inactive":                     (200, 200),
+    "account_reauthenticate":               (200, 200),
+    "account_request_reauthentication_code":(302, 302),
+    "account_confirm_reauthentication_code":(302, 302),
+    "account_confirm_login_code":           (302, 302),
+    "account_email":                        (404, 404),
+    "account_email_verification_sent":      (200, 200),
+    "account_confirm_email":                (200, 200),
+    "account_change_password":              (200, 200),
+    "account_set_password":                 (302, 302),
+    "account_reset_password":               (200, 200),
+    "account_reset_password_done":          (200, 200),
+    "account_reset_password_from_key":      (200, 200),
+    "account_reset_password_from_key_done": (200, 200),
+    "mfa_index":                            (200, 200),
+    "mfa_authenticate":                     (302, 302),
+    "mfa_reauthenticate":                   (302, 302),
+    "mfa_activate_totp":                    (200, 200),
+    "mfa_deactivate_totp":                  (404, 404),
+    "mfa_view_recovery_codes":              (404, 404),
+    "mfa_generate_recovery_codes":          (200, 200),
+    "mfa_download_recovery_codes":          (404, 404),
+    "queries:list":                         (200, 200),
+    "queries:detail":                       (200, 200),
+    "queries:raise":                        (200, 200),
+    "exports:trial":                        (200, 200),
+    "exports:jobs":                         (200, 200),
+    "exports:download":                     (404, 404),
+    "monitoring:progress":                  (200, 403),
+    "monitoring:subject":                   (200, 404),
+    "monitoring:verify":                    (405, 405),
+    "monitoring:withdraw":                  (405, 405),
+}
+
+
+def _expected_more(key: str) -> tuple | None:
+    if key in EXPECTED_MORE:
+        return EXPECTED_MORE[key]
+    if key.startswith("admin:") or key.startswith("admin/"):
+        return (ADMIN_EXPECTED.get(key, ADMIN_DEFAULT)[0],) * 2
+    return None
+
+
+
+def test_every_url_has_a_line_for_the_monitor_and_the_data_manager(world):
+    urls = _urls(world)
+    missing = sorted(key for key in EXPECTED if key in urls and key not in EXPECTED_MORE)
+    assert not missing, "Pages with no line in EXPECTED_MORE (monitor, data manager): " + ", ".join(missing)
+    stale = sorted(set(EXPECTED_MORE) - set(urls))
+    assert not stale, f"EXPECTED_MORE lists pages the URLconf no longer has: {stale}"
+
+
+def _forbidden_more(world, role: str) -> list[str]:
+    """A data manager reads by subject code: never initials nor a date of birth (the monitor of the site
+    reads identity: nothing is forbidden to it at its site)."""
+    if role != "data_manager":
+        return []
+    return [*INITIALS, f"{BIRTH:%Y-%m-%d}", f"{BIRTH:%d %b %Y}", f"{BIRTH.day} {BIRTH:%b %Y}", f"{BIRTH:%d/%m/%Y}",
+            f"{BIRTH:%B} {BIRTH.day}, {BIRTH.year}"]
+
+
+@pytest.mark.parametrize("role", MORE_ROLES)
+def test_role_matrix_monitor_and_data_manager(world, client, role):
+    urls = _urls(world)
+    sign_in(client, world["people"][role])
+    forbidden = _forbidden_more(world, role)
+    mismatches, leaks = [], []
+    for key, url in sorted(urls.items()):
+        expected = _expected_more(key)
+        if expected is None:
+            continue  # test_every_url_has_a_line_for_the_monitor_and_the_data_manager names it
+        response = client.get(url)
+        want = expected[MORE_ROLES.index(role)]
+        if response.status_code != want:
+            mismatches.append(f"{key} {url}: {response.status_code}, expected {want}")
+        if response.status_code == 200 and forbidden:
+            body = response.content.decode(errors="replace")
+            found = [text for text in forbidden if text in body]
+            if found:
+                leaks.append(f"{key} {url}: shows {found}")
+    assert not mismatches, f"{role}:\n" + "\n".join(mismatches)
+    assert not leaks, f"{role} sees who a subject is:\n" + "\n".join(leaks)
+
+
+# The clinical areas whose POSTs write; the monitor's own writes (verify, withdraw) are tested in tests/monitoring.
+WRITING_AREAS = ("subjects:", "screening:", "visits:", "response:", "pk:", "records:", "escalation:", "trials:")
+
+
+def _audit_rows() -> int:
+    from django.apps import apps
+
+    return sum(m.objects.count() for m in apps.get_models() if getattr(m, "pgh_tracked_model", None) is not None)
+
+
+def test_a_monitor_posting_to_any_clinical_page_is_refused_and_changes_nothing(world, client):
+    """Every page of the clinical areas, POSTed by the site's monitor (empty form: a refusal must come
+    before the form's validation): the pages that write refuse (403, 404 or 405); the read-only pages the
+    monitor reads may answer, but nothing is saved (no audit event anywhere)."""
+    urls = _urls(world)
+    sign_in(client, world["people"]["monitor"])
+    before = _audit_rows()
+    wrong = []
+    for key, url in sorted(urls.items()):
+        if not key.startswith(WRITING_AREAS):
+            continue
+        reads = EXPECTED_MORE.get(key, (None,))[0] == 200
+        response = client.post(url, {})
+        if not reads and response.status_code not in (403, 404, 405):
+            wrong.append(f"{key} {url}: {response.status_code}")
+        if response.status_code >= 500:
+            wrong.append(f"{key} {url}: {response.status_code}")
+    assert not wrong, "POSTs by the monitor not refused:\n" + "\n".join(wrong)
+    assert _audit_rows() == before, "a monitor's POST changed clinical data"

@@ -90,22 +90,24 @@ def require_site_role(user, record, roles=SITE_ROLES, message="Your role at this
         raise PermissionDenied(message)
 
 
-def subjects_for(user, trial: Trial | None = None):
-    """Subjects at the (trial, site) pairs where the user is a coordinator or an investigator."""
+def subjects_for(user, trial: Trial | None = None, roles=SITE_ROLES):
+    """Subjects at the (trial, site) pairs where the user is a coordinator or an investigator (or holds
+    one of ``roles``: SITE_SCOPED_ROLES for the read-only pages a site's monitor reads too)."""
     from subjects.models import Subject
 
-    queryset = Subject.objects.filter(at_staff_sites(user))
+    queryset = Subject.objects.filter(at_staff_sites(user, roles))
     if trial is not None:
         queryset = queryset.filter(trial=trial)
     return queryset.select_related("trial", "site", "dose_level", "cohort")
 
 
 def access_subject(user, pk: int, roles=SITE_ROLES):
-    """A subject the user may see (404 otherwise) and, for writes, holds one of ``roles`` at its site."""
+    """A subject the user may see (site staff and the monitor of its site; 404 otherwise) and holds one of
+    ``roles`` at its site (403 otherwise: a monitor reads only where ``roles`` is SITE_SCOPED_ROLES)."""
     from subjects.models import Subject
 
     try:
-        subject = subjects_for(user).get(pk=pk)
+        subject = subjects_for(user, roles=SITE_SCOPED_ROLES).get(pk=pk)
     except Subject.DoesNotExist:
         raise Http404("No such subject") from None
     require_site_role(user, subject, roles)
@@ -129,11 +131,11 @@ def is_sponsor_only(user, trial: Trial) -> bool:
     return Role.SPONSOR in roles and not roles & set(SITE_ROLES)
 
 
-def visits_for(user, trial: Trial | None = None):
-    """Planned visits of the subjects the user may see (site staff at their sites; nobody else)."""
+def visits_for(user, trial: Trial | None = None, roles=SITE_ROLES):
+    """Planned visits of the subjects the user may see (site staff at their sites, or ``roles``)."""
     from visits.models import PlannedVisit
 
-    return PlannedVisit.objects.filter(subject__in=subjects_for(user, trial).values("pk"))
+    return PlannedVisit.objects.filter(subject__in=subjects_for(user, trial, roles).values("pk"))
 
 
 def access_visit(user, pk: int, roles=SITE_ROLES):
@@ -141,7 +143,7 @@ def access_visit(user, pk: int, roles=SITE_ROLES):
     from visits.models import PlannedVisit
 
     try:
-        visit = visits_for(user).select_related("subject__trial", "subject__site").get(pk=pk)
+        visit = visits_for(user, roles=SITE_SCOPED_ROLES).select_related("subject__trial", "subject__site").get(pk=pk)
     except PlannedVisit.DoesNotExist:
         raise Http404("No such visit") from None
     require_site_role(user, visit.subject, roles)
@@ -149,12 +151,13 @@ def access_visit(user, pk: int, roles=SITE_ROLES):
 
 
 def access_screening(user, pk: int, roles=SITE_ROLES):
-    """A screening record at a site where the user is site staff of the trial (404 otherwise); writes
-    need one of ``roles`` there (403)."""
+    """A screening record at a site where the user is site staff or the monitor of the trial (404
+    otherwise); the user needs one of ``roles`` there (403)."""
     from screening.models import ScreeningRecord
 
     try:
-        record = ScreeningRecord.objects.filter(at_staff_sites(user)).select_related("trial", "site").get(pk=pk)
+        record = (ScreeningRecord.objects.filter(at_staff_sites(user, SITE_SCOPED_ROLES))
+                  .select_related("trial", "site").get(pk=pk))
     except ScreeningRecord.DoesNotExist:
         raise Http404("No such screening record") from None
     require_site_role(user, record, roles)

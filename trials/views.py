@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from escalation.selectors import cohort_dashboard, current_cohort, open_items_for, part_rows
 from trials.access import access_trial, is_sponsor_only, roles_in, sites_for, subjects_for
-from trials.models import SITE_ROLES, Role
+from trials.models import SITE_ROLES, SITE_SCOPED_ROLES, Role
 from visits.selectors import overdue_counts_by_site, visit_counts_for
 
 
@@ -16,7 +16,7 @@ def trial_detail(request, code: str):
     trial = access_trial(request.user, code)
     if is_sponsor_only(request.user, trial):
         return redirect("trials:dashboard", code=trial.code)
-    subjects = subjects_for(request.user, trial).order_by("code")
+    subjects = subjects_for(request.user, trial, SITE_SCOPED_ROLES).order_by("code")  # the monitor's too
     return render(
         request,
         "trials/trial_detail.html",
@@ -28,7 +28,7 @@ def trial_detail(request, code: str):
             .annotate(n=Count("subjects")),
             "parts": part_rows(trial),
             "subjects": subjects,
-            "sites": sites_for(request.user, trial),
+            "sites": sites_for(request.user, trial, roles=SITE_SCOPED_ROLES),
             "can_enrol": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists(),
             "decisions": trial.decisions.select_related("next_dose_level", "recommended_dose_level")[:10],
             "visit_counts": visit_counts_for(request.user, trial, today=timezone.localdate()),

@@ -26,6 +26,9 @@ urlpatterns = [
     path("pk/", include("pk.urls")),
     path("notifications/", include("notifications.urls")),
     path("records/", include("records.urls")),
+    path("exports/", include("exports.urls")),
+    path("queries/", include("queries.urls")),
+    path("monitoring/", include("monitoring.urls")),
     path("api/", include("trialsite.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -15,6 +15,7 @@ from escalation.selectors import (
     escalation_blockers,
     open_decisions_for_investigator,
 )
+from queries.selectors import queries_to_answer, queries_to_review
 from trials.access import trials_for
 from trials.models import Membership
 
@@ -53,5 +54,8 @@ def home(request):
             "dlts_to_adjudicate": dlts_to_adjudicate(user),
             "attribution_missing": attribution_missing(user),
             "blockers": blockers,
+            # Data queries to answer (site staff) or to close / re-open (raisers): docs/data-management.md.
+            "queries_to_answer": list(queries_to_answer(user)[:30]),
+            "queries_to_review": list(queries_to_review(user)[:30]),
         },
     )

@@ -7,15 +7,16 @@ from datetime import date, timedelta
 from django.db.models import Count, Q
 
 from trials.access import visits_for
+from trials.models import SITE_ROLES
 from visits.models import PlannedVisit
 from visits.watch import due_soon_days
 
 
-def attention_visits(user, *, today: date, trial=None, site=None, days: int | None = None):
+def attention_visits(user, *, today: date, trial=None, site=None, days: int | None = None, roles=SITE_ROLES):
     """Planned visits at the user's sites that are overdue (window closed) or due soon (window open or
     opening within ``days``), most urgent first."""
     days = due_soon_days() if days is None else days
-    queryset = visits_for(user, trial).filter(status=PlannedVisit.Status.PLANNED).filter(
+    queryset = visits_for(user, trial, roles).filter(status=PlannedVisit.Status.PLANNED).filter(
         Q(overdue=True) | Q(window_end__lt=today) | Q(window_start__lte=today + timedelta(days=days))
     )
     if site is not None:

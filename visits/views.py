@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from trials.access import access_subject, access_visit, has_site_role
-from trials.models import SITE_ROLES, Role, Site, Trial
+from trials.access import access_subject, access_visit, has_site_role, visits_for
+from trials.models import SITE_SCOPED_ROLES, Role, Site, Trial
 from trialsite.forms import add_service_errors
 from trialsite.middleware import refused_response
 from trialsite.views import redirect_after_form, render_form
@@ -24,7 +24,7 @@ from visits.watch import due_soon_days
 
 
 def subject_calendar(request, pk: int):
-    subject = access_subject(request.user, pk)
+    subject = access_subject(request.user, pk, roles=SITE_SCOPED_ROLES)  # read-only: the monitor reads it
     today = timezone.localdate()
     soon = due_soon_days()
     visits = list(subject.visits.select_related("recorded_by").order_by("target", "code"))
@@ -90,16 +90,17 @@ def follow_up_edit(request, pk: int):
 
 
 def attention_list(request):
-    """Site staff: the overdue and due-soon visits at their sites, filterable by trial and site."""
-    trials = Trial.objects.filter(memberships__user=request.user, memberships__role__in=SITE_ROLES)
+    """Site staff (and the site's monitor, read-only): the overdue and due-soon visits at their sites,
+    filterable by trial and site."""
+    trials = Trial.objects.filter(memberships__user=request.user, memberships__role__in=SITE_SCOPED_ROLES)
     trials = trials.distinct().order_by("code")
     if not trials.exists():
-        raise PermissionDenied("Only coordinators and investigators see the visits of their sites.")
-    sites = Site.objects.filter(memberships__user=request.user, memberships__role__in=SITE_ROLES).distinct()
+        raise PermissionDenied("Only coordinators, investigators and monitors see the visits of their sites.")
+    sites = Site.objects.filter(memberships__user=request.user, memberships__role__in=SITE_SCOPED_ROLES).distinct()
     trial = trials.filter(code=request.GET.get("trial")).first() if request.GET.get("trial") else None
     site = sites.filter(code=request.GET.get("site")).first() if request.GET.get("site") else None
     today = timezone.localdate()
-    queryset = attention_visits(request.user, today=today, trial=trial, site=site)
+    queryset = attention_visits(request.user, today=today, trial=trial, site=site, roles=SITE_SCOPED_ROLES)
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     for v in page:
         v.state_now = v.state(today)
@@ -110,4 +111,6 @@ def attention_list(request):
         "page": page, "trials": trials, "sites": sites.order_by("code"), "trial": trial, "site": site,
         "today": today, "days": due_soon_days(), "query": query,
         "overdue_total": queryset.filter(window_end__lt=today).count(),
+        # The visits the user records (site staff; a monitor reads the list only).
+        "writable": set(visits_for(request.user).filter(pk__in=[v.pk for v in page]).values_list("pk", flat=True)),
     })
