@@ -46,13 +46,13 @@ Decisions (each is in docs/lab-results.md)
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+
+from trialrules.csv_file import Problem, Row, check_header, read
 
 PK, ADA, RO, BIOMARKER = "pk", "ada", "ro", "biomarker"
 KINDS = (PK, ADA, RO, BIOMARKER)
@@ -130,28 +130,6 @@ class ResultRow:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A problem of the file: the data row and file line (None for the file as a whole), the column (None when
-    the problem is not one cell's) and the message. ``str()`` gives "row 3 (line 4), column 'unit': ..."."""
-
-    row: int | None
-    line: int | None
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        if self.row is not None:
-            place = f"row {self.row} (line {self.line})"
-        elif self.line is not None:
-            place = f"line {self.line}"
-        else:
-            place = ""
-        if self.column is not None:
-            place = f"{place}, column {self.column!r}" if place else f"column {self.column!r}"
-        return f"{place}: {self.message}" if place else self.message
-
-
-@dataclass(frozen=True)
 class Report:
     """The parsed rows (see the module docstring) and every problem, in file order."""
 
@@ -185,67 +163,14 @@ def _show(moment: datetime) -> str:
                             else "seconds")
 
 
-class _Row:
-    """The checks of one data row, collecting problems."""
-
-    def __init__(self, number: int, line: int, cells: dict[str, str], problems: list[Problem]):
-        self.number, self.line, self.cells, self.problems = number, line, cells, problems
-        self.bad = False
-
-    def cell(self, column: str) -> str:
-        return self.cells.get(column, "")
-
-    def problem(self, column: str | None, message: str) -> None:
-        self.problems.append(Problem(self.number, self.line, column, message))
-        self.bad = True
-
-
 # The file ----------------------------------------------------------------------------------------------------
 
-def _read(text: str, problems: list[Problem]) -> tuple[int, list[str], list[tuple[int, int, list[str]]]] | None:
-    """The header's line, its names (stripped, lower case) and the data rows (number, line, fields); None if
-    the file is empty or unreadable."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = None
-        for fields in reader:
-            if any(field.strip() for field in fields):
-                header = fields
-                break
-        if header is None:
-            problems.append(Problem(None, None, None, "the file is empty (no header row, no results)"))
-            return None
-        header_line = reader.line_num
-        rows = []
-        for fields in reader:
-            if not any(field.strip() for field in fields):
-                continue  # a blank line
-            rows.append((len(rows) + 1, reader.line_num, fields))
-    except csv.Error as exc:
-        problems.append(Problem(None, reader.line_num, None, f"not a readable CSV file ({exc})"))
-        return None
-    return header_line, [name.strip().lower() for name in header], rows
+def _read(text: str, problems: list[Problem]):
+    return read(text, problems, things="results")
 
 
 def _check_header(line: int, names: list[str], problems: list[Problem]) -> bool:
-    """Header problems; False when rows cannot be checked (a required column missing or a column doubled)."""
-    usable = True
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            problems.append(Problem(None, line, name, "this column appears more than once"))
-            usable = False
-        seen.add(name)
-        if name not in COLUMNS:
-            what = "a column with no name" if not name else "an unknown column"
-            problems.append(Problem(None, line, name, f"{what} (the columns are: {', '.join(COLUMNS)})"))
-    for name in REQUIRED:
-        if name not in seen:
-            problems.append(Problem(None, line, name, f"the required column {name!r} is missing; no row was checked"))
-            usable = False
-    return usable
+    return check_header(line, names, problems, columns=COLUMNS, required=REQUIRED)
 
 
 def validate(text: str, samples: Mapping[str, KnownSample], analytes: Mapping[str, AnalyteSpec],
@@ -270,7 +195,7 @@ def validate(text: str, samples: Mapping[str, KnownSample], analytes: Mapping[st
     first: dict[tuple[str, str], tuple[int, int]] = {}
     rows: list[ResultRow] = []
     for number, line, fields in data:
-        row = _Row(number, line, {}, problems)
+        row = Row(number, line, {}, problems)
         if len(fields) != len(names):
             row.problem(None, f"{len(fields)} fields but the header has {len(names)}; the row was not checked")
             continue
@@ -281,7 +206,7 @@ def validate(text: str, samples: Mapping[str, KnownSample], analytes: Mapping[st
     return Report(tuple(rows), tuple(problems))
 
 
-def _check_row(row: _Row, samples: Mapping[str, KnownSample], by_code: Mapping[str, AnalyteSpec],
+def _check_row(row: Row, samples: Mapping[str, KnownSample], by_code: Mapping[str, AnalyteSpec],
                existing: set[tuple[str, str]], first: dict[tuple[str, str], tuple[int, int]]) -> ResultRow | None:
     sample_id, code = row.cell("sample_id"), row.cell("analyte")
     sample = samples.get(sample_id) if sample_id else None
@@ -343,7 +268,7 @@ def _check_row(row: _Row, samples: Mapping[str, KnownSample], by_code: Mapping[s
                      analysed_on=analysed_on, collected_at=collected)
 
 
-def _check_unit(row: _Row, spec: AnalyteSpec) -> str:
+def _check_unit(row: Row, spec: AnalyteSpec) -> str:
     given = row.cell("unit")
     if _unit_key(given) == _unit_key(spec.unit):
         return spec.unit
@@ -356,7 +281,7 @@ def _check_unit(row: _Row, spec: AnalyteSpec) -> str:
     return spec.unit
 
 
-def _check_numeric(row: _Row, spec: AnalyteSpec) -> tuple[Decimal | None, bool, Decimal | None]:
+def _check_numeric(row: Row, spec: AnalyteSpec) -> tuple[Decimal | None, bool, Decimal | None]:
     """(value, blq, lloq) of a PK, RO or numeric biomarker row."""
     lloq_text = row.cell("lloq")
     lloq = None
@@ -399,7 +324,7 @@ def _check_numeric(row: _Row, spec: AnalyteSpec) -> tuple[Decimal | None, bool, 
     return value, False, lloq
 
 
-def _check_ada(row: _Row, spec: AnalyteSpec) -> tuple[bool | None, int | None]:
+def _check_ada(row: Row, spec: AnalyteSpec) -> tuple[bool | None, int | None]:
     text, titre_text = row.cell("result"), row.cell("titre")
     if text.upper() in ADA_POSITIVE:
         if not titre_text:
@@ -418,7 +343,7 @@ def _check_ada(row: _Row, spec: AnalyteSpec) -> tuple[bool | None, int | None]:
     return None, None
 
 
-def _check_category(row: _Row, spec: AnalyteSpec) -> str:
+def _check_category(row: Row, spec: AnalyteSpec) -> str:
     text = row.cell("result")
     for category in spec.categories:
         if text.upper() == category.upper():
@@ -428,7 +353,7 @@ def _check_category(row: _Row, spec: AnalyteSpec) -> str:
     return ""
 
 
-def _collected_at(row: _Row) -> datetime | None:
+def _collected_at(row: Row) -> datetime | None:
     text = row.cell("collected_at")
     if not text:
         return None
@@ -444,7 +369,7 @@ def _collected_at(row: _Row) -> datetime | None:
     return _aware(moment)
 
 
-def _analysed_on(row: _Row) -> date | None:
+def _analysed_on(row: Row) -> date | None:
     text = row.cell("analysed_on")
     if not text:
         return None
@@ -457,7 +382,7 @@ def _analysed_on(row: _Row) -> date | None:
     return None
 
 
-def _check_times(row: _Row, sample: KnownSample, collected: datetime | None, analysed_on: date | None) -> None:
+def _check_times(row: Row, sample: KnownSample, collected: datetime | None, analysed_on: date | None) -> None:
     site = _aware(sample.collected_at)
     if collected is not None and abs(collected - site) > TIME_TOLERANCE:
         row.problem("collected_at", f"{_show(collected)} differs from the site's record of sample "

@@ -40,13 +40,13 @@ Decisions (each is in docs/import.md)
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+
+from trialrules.csv_file import Problem, Row, check_header, read
 
 REQUIRED = ("code", "initials", "date_of_birth", "sex", "enrolled_on", "dose_level", "status")
 OPTIONAL = ("cohort", "tumour_type", "off_study_on", "off_study_reason", "off_study_detail")
@@ -150,31 +150,6 @@ class SubjectRow:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A problem of the file: the data row and file line (None for the file as a whole), the column (None when
-    the problem is not one cell's) and the message. ``str()`` gives "row 3 (line 4), column 'sex': ..."."""
-
-    row: int | None
-    line: int | None
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        if self.row is not None:
-            place = f"row {self.row} (line {self.line})"
-        elif self.line is not None:
-            place = f"line {self.line}"
-        else:
-            place = ""
-        if self.column is not None:
-            place = f"{place}, column {self.column!r}" if place else f"column {self.column!r}"
-        return f"{place}: {self.message}" if place else self.message
-
-    def as_dict(self) -> dict:
-        return {"row": self.row, "line": self.line, "column": self.column, "message": self.message}
-
-
-@dataclass(frozen=True)
 class Report:
     """The accepted rows, every problem in file order, and how many data rows the file has."""
 
@@ -238,68 +213,22 @@ def _age(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-class _Row:
-    """The checks of one data row, collecting problems."""
+class _Row(Row):
+    """The checks of one data row, collecting problems; dates are checked against ``today``."""
 
     def __init__(self, number: int, line: int, cells: dict[str, str], problems: list[Problem], today: date):
-        self.number, self.line, self.cells, self.problems, self.today = number, line, cells, problems, today
-        self.bad = False
-
-    def cell(self, column: str) -> str:
-        return self.cells.get(column, "")
-
-    def problem(self, column: str | None, message: str) -> None:
-        self.problems.append(Problem(self.number, self.line, column, message))
-        self.bad = True
+        super().__init__(number, line, cells, problems)
+        self.today = today
 
 
 # The file ----------------------------------------------------------------------------------------------------
 
-def _read(text: str, problems: list[Problem]) -> tuple[int, list[str], list[tuple[int, int, list[str]]]] | None:
-    """The header's line, its names (stripped, lower case) and the data rows (number, line, fields); None if
-    the file is empty or unreadable."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = None
-        for fields in reader:
-            if any(f.strip() for f in fields):
-                header = fields
-                break
-        if header is None:
-            problems.append(Problem(None, None, None, "the file is empty (no header row, no subjects)"))
-            return None
-        header_line = reader.line_num
-        rows = []
-        for fields in reader:
-            if not any(f.strip() for f in fields):
-                continue  # a blank line
-            rows.append((len(rows) + 1, reader.line_num, fields))
-    except csv.Error as exc:
-        problems.append(Problem(None, reader.line_num, None, f"not a readable CSV file ({exc})"))
-        return None
-    return header_line, [name.strip().lower() for name in header], rows
+def _read(text: str, problems: list[Problem]):
+    return read(text, problems, things="subjects")
 
 
 def _check_header(line: int, names: list[str], problems: list[Problem]) -> bool:
-    """Header problems; False when rows cannot be checked (a required column missing or a column doubled)."""
-    usable = True
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            problems.append(Problem(None, line, name, "this column appears more than once"))
-            usable = False
-        seen.add(name)
-        if name not in COLUMNS:
-            what = "a column with no name" if not name else "an unknown column"
-            problems.append(Problem(None, line, name, f"{what} (the columns are: {', '.join(COLUMNS)})"))
-    for name in REQUIRED:
-        if name not in seen:
-            problems.append(Problem(None, line, name, f"the required column {name!r} is missing; no row was "
-                                                      "checked"))
-            usable = False
-    return usable
+    return check_header(line, names, problems, columns=COLUMNS, required=REQUIRED)
 
 
 def validate(text: str, context: Context) -> Report:
