@@ -36,9 +36,14 @@ class SourceVerification(models.Model):
         ordering = ["-verified_at", "-pk"]
         indexes = [models.Index(fields=["content_type", "object_id"]), models.Index(fields=["trial", "site"])]
         constraints = [
+            # One standing mark per field of a record, and one per form: a record read by several forms
+            # (a screening's consent, its values, its judgements) is verified form by form.
             models.UniqueConstraint(fields=["content_type", "object_id", "field"],
-                                    condition=models.Q(cleared_at__isnull=True),
+                                    condition=models.Q(cleared_at__isnull=True) & ~models.Q(field=""),
                                     name="sdv_one_standing_per_field"),
+            models.UniqueConstraint(fields=["content_type", "object_id", "kind"],
+                                    condition=models.Q(cleared_at__isnull=True, field=""),
+                                    name="sdv_one_standing_per_form"),
         ]
 
     def __str__(self) -> str:

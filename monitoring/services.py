@@ -166,12 +166,10 @@ def verify(*, user, kind, record, field: str = FORM) -> SourceVerification:
             raise ValidationError("This entry is void: there is nothing to verify.")
         names = (field,) if field else kind.fields
         values = current_values(kind, locked, names)
-        existing = standing_for(locked, field).select_related("verified_by").first()
-        if existing is not None and not field and existing.kind != kind.slug:
-            # One standing whole-form mark per record (the model's constraint), whichever of its kinds.
-            other = kind_for(existing.kind)
-            raise ValidationError(f"This record's form stands verified as “{other.label if other else existing.kind}”: "
-                                  "withdraw that verification first, or verify the fields one by one.")
+        existing = standing_for(locked, field)
+        if not field:
+            existing = existing.filter(kind=kind.slug)
+        existing = existing.select_related("verified_by").first()
         if existing is not None:
             changed = differences(model, existing.values, current_values(kind, locked, existing.values))
             if not changed:

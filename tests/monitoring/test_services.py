@@ -168,3 +168,19 @@ def test_progress_counts_forms_verified_per_subject(sdv):
     [site] = selectors.trial_progress(monitor, sdv["trial"])
     assert site.verified == 1 and site.cleared == 1
     assert selectors.trial_progress(sdv["people"]["monitor_b"], sdv["trial"])[0].subjects == []
+
+
+def test_each_form_of_a_record_read_by_several_forms_is_verified_on_its_own(sdv):
+    """A screening record is three forms (consent and identity, values, judgements): each has its own
+    whole-form mark, and a second mark of the same form is refused."""
+    from tests.screening.helpers import eligible_screening
+
+    monitor = sdv["people"]["monitor"]
+    screening = eligible_screening(sdv["trial"], sdv["subject"].site, sdv["people"]["coordinator"], initials="QZS")
+    for slug in ("screening", "screening-values", "screening-judgements"):
+        services.verify(user=monitor, kind=slug, record=screening)
+    assert SourceVerification.objects.filter(object_id=screening.pk, field="", cleared_at__isnull=True).count() == 3
+    with pytest.raises(ValidationError, match="Already verified by"):
+        services.verify(user=monitor, kind="screening-values", record=screening)
+    for slug in ("screening", "screening-values", "screening-judgements"):
+        assert selectors.form_mark(kind_for(slug), screening).verified
