@@ -186,6 +186,8 @@ def subject_forms(subjects, *, with_marks=True) -> dict[int, SubjectProgress]:
         queryset = kind.model._default_manager.filter(**{f"{path}__in": ids})  # void entries left out
         if kind.slug in NOT_YET:
             queryset = queryset.exclude(NOT_YET[kind.slug])
+        if "__" in path:  # the subject is one record away (a lab result's sample): fetched with it
+            queryset = queryset.select_related(path.split("__")[0])
         ct = ContentType.objects.get_for_model(kind.model, for_concrete_model=True)
         for record in queryset:
             if not _has_data(current_values(kind, record)):

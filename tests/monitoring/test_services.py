@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
@@ -184,3 +186,23 @@ def test_each_form_of_a_record_read_by_several_forms_is_verified_on_its_own(sdv)
         services.verify(user=monitor, kind="screening-values", record=screening)
     for slug in ("screening", "screening-values", "screening-judgements"):
         assert selectors.form_mark(kind_for(slug), screening).verified
+
+
+def test_the_progress_reads_take_as_many_queries_for_many_records_as_for_one(sdv, django_assert_num_queries):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    from subjects.services import adverse_event_record
+    from tests.test_decision_safety import first_day
+
+    people, subject = sdv["people"], sdv["subject"]
+    before = selectors.subject_forms([subject])[subject.pk].total  # (content types cached from here)
+    with CaptureQueriesContext(conn) as one:
+        selectors.subject_forms(Subject.objects.filter(pk=subject.pk))
+    events = [adverse_event_record(subject=subject, user=people["coordinator"], term=term, grade=1,
+                                   attribution="unlikely", onset_date=first_day(subject) + timedelta(days=3))
+              for term in ("Nausea", "Headache", "Anorexia")]
+    services.verify(user=people["monitor"], kind=AE, record=events[0])
+    with django_assert_num_queries(len(one.captured_queries)):
+        progress = selectors.subject_forms(Subject.objects.filter(pk=subject.pk))
+    assert progress[subject.pk].total == before + 3 and progress[subject.pk].verified == 1
