@@ -28,7 +28,6 @@ from rest_framework.response import Response
 from accounts.signing import CODE_NEEDED, SignerLocked
 from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, DetailSerializer
 from escalation import intrapatient, rp2d, services
-from escalation.intrapatient_views import _visible_subjects
 from escalation.models import EscalationDecision, IntraPatientEscalation, Rp2dDeclaration, Signature
 from escalation.rp2d_views import VIEWERS as RP2D_VIEWERS
 from escalation.selectors import decision_dlts, decision_levels, decision_subjects, escalation_evidence
@@ -145,7 +144,7 @@ def visible_signatures(user):
     rp2d_trials = Membership.objects.filter(user=user, role__in=RP2D_VIEWERS).values("trial")
     return Signature.objects.filter(
         Q(decision__trial__in=trials_for(user)) | Q(declaration__trial__in=rp2d_trials)
-        | Q(agreement__subject__in=_visible_subjects(user).values("pk"))
+        | Q(agreement__subject__in=intrapatient.visible_subjects(user).values("pk"))
     ).select_related("decision__trial")
 
 
@@ -727,7 +726,8 @@ class IntraPatientViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return IntraPatientEscalation.objects.none()
-        return (IntraPatientEscalation.objects.filter(subject__in=_visible_subjects(self.request.user).values("pk"))
+        visible = intrapatient.visible_subjects(self.request.user).values("pk")
+        return (IntraPatientEscalation.objects.filter(subject__in=visible)
                 .select_related("subject__trial", "subject__site", "from_level", "to_level")
                 .prefetch_related("signatures").order_by("-created_at", "-pk"))
 
@@ -746,7 +746,7 @@ class IntraPatientViewSet(viewsets.ReadOnlyModelViewSet):
         form = IntraPatientRequestSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        subject = _visible_subjects(request.user).filter(pk=data["subject"]).first()
+        subject = intrapatient.visible_subjects(request.user).filter(pk=data["subject"]).first()
         if subject is None:
             raise ValidationError({"subject": "No such subject among those you may see."})
         if intrapatient.party_of(request.user, subject) is None:

@@ -26,15 +26,15 @@ from datetime import datetime
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from accounts.signing import verify_signer
 from escalation.models import EscalationDecision, IntraPatientEscalation, Signature
 from escalation.selectors import DERIVED, escalation_evidence
 from subjects.models import Subject
-from trials.access import has_site_role, roles_in
-from trials.models import DoseLevel, Role, Trial
+from trials.access import at_staff_sites, has_site_role, roles_in
+from trials.models import DoseLevel, Membership, Role, Trial
 
 # The 3+3 rule (DOMAIN.md rule 2): 2 or more DLTs among 3 or among 6 evaluable subjects exceed the MTD.
 DLTS_EXCEEDING = 2
@@ -62,6 +62,14 @@ class Check:
 # --------------------------------------------------------------------------------------------------
 # Reads
 # --------------------------------------------------------------------------------------------------
+
+
+def visible_subjects(user):
+    """Subjects the user may reach for intra-patient escalation: at the sites where the user is site staff,
+    and every subject of the trials where the user is a sponsor (shown by code only)."""
+    sponsor_trials = Membership.objects.filter(user=user, role=Role.SPONSOR).values_list("trial_id", flat=True)
+    return Subject.objects.filter(at_staff_sites(user) | Q(trial_id__in=sponsor_trials)).select_related(
+        "trial", "site", "dose_level")
 
 
 def min_cycles_for(trial: Trial) -> int | None:

@@ -8,7 +8,6 @@ its de-identified code only (no initials, no date of birth, no date of a subject
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -23,23 +22,9 @@ from trialsite.forms import add_service_errors
 from trialsite.views import redirect_after_form, render_form
 
 
-def _visible_subjects(user):
-    """Subjects the user may reach here: at the sites where the user is site staff, and every subject of the
-    trials where the user is a sponsor (shown by code only)."""
-    sponsor_trials = roles_for_sponsor(user)
-    return Subject.objects.filter(at_staff_sites(user) | Q(trial_id__in=sponsor_trials)).select_related(
-        "trial", "site", "dose_level")
-
-
-def roles_for_sponsor(user):
-    from trials.models import Membership
-
-    return Membership.objects.filter(user=user, role=Role.SPONSOR).values_list("trial_id", flat=True)
-
-
 def _subject(user, pk: int) -> Subject:
     try:
-        return _visible_subjects(user).get(pk=pk)
+        return intrapatient.visible_subjects(user).get(pk=pk)
     except Subject.DoesNotExist:
         raise Http404("No such subject") from None
 
@@ -48,7 +33,7 @@ def _agreement(user, pk: int) -> IntraPatientEscalation:
     try:
         return IntraPatientEscalation.objects.select_related(
             "subject__trial", "subject__site", "subject__dose_level", "from_level", "to_level", "created_by",
-        ).get(pk=pk, subject__in=_visible_subjects(user))
+        ).get(pk=pk, subject__in=intrapatient.visible_subjects(user))
     except IntraPatientEscalation.DoesNotExist:
         raise Http404("No such intra-patient escalation") from None
 
@@ -154,7 +139,7 @@ def intrapatient_detail(request, pk: int):
 def intrapatient_list(request, code: str):
     """The trial's intra-patient escalations (by subject code), and the subjects one may be asked for."""
     trial = access_trial(request.user, code, roles=(Role.INVESTIGATOR, Role.SPONSOR))
-    subjects = _visible_subjects(request.user).filter(trial=trial)
+    subjects = intrapatient.visible_subjects(request.user).filter(trial=trial)
     if Role.SPONSOR not in roles_in(request.user, trial):
         subjects = subjects.filter(at_staff_sites(request.user, [Role.INVESTIGATOR]))
     subjects = subjects.order_by("code")
