@@ -24,8 +24,8 @@ README = """{trial} — {title}
 Export of the trial's data, one CSV file per domain ({when}).
 
 {identity}
-Each file starts with the subject (usubjid = trial code and subject code, subject_code, site) and the
-record's id (record_id, stable across exports); voidable records are all listed, each with
+Each file starts with the subject (usubjid, the subject code, which starts with the trial code;
+subject_code; site) and the record's id (record_id, stable across exports); voidable records are all listed, each with
 record_status "live" or "void" (a void entry was entered in error and counts nowhere).
 Dates are ISO 8601; booleans true/false; lists and mappings JSON. manifest.json lists every file's
 columns with their labels and types, its number of rows and its SHA-256.

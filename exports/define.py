@@ -145,10 +145,14 @@ def build_define(trial, written, *, deidentified: bool, now: datetime | None = N
                 item.set("SignificantDigits", str(fraction))
         item.set("SASFieldName", v.name)
         _text(item, "Description", v.label)
-        if v.codelist:
+        used = sorted({str(x) for x in values if x not in (None, "")})
+        cl = ct.CODELISTS[v.codelist] if v.codelist else None
+        # A codelist needs at least one term (schema): a sponsor-defined one with no published terms (the PK
+        # analytes) is only written when its column holds values; otherwise the column has no CodeListRef.
+        if cl is not None and (used or cl.terms or cl.external is not None):
             oid = _codelist_oid(ds.name, v.name, v.codelist)
             etree.SubElement(item, "CodeListRef", CodeListOID=oid)
-            codelists.append((oid, ct.CODELISTS[v.codelist], sorted({str(x) for x in values if x not in (None, "")})))
+            codelists.append((oid, cl, used))
         origin = etree.SubElement(item, _d("Origin"), Type=v.origin)
         if v.origin == "Derived" and v.name.endswith("DY"):
             _text(origin, "Description", "Study day: day 1 is the first dose day (the enrolment day before any "

@@ -11,15 +11,24 @@ identity or free text that may name a person) and writes dates as the trial chos
   differs between subjects and cannot be recomputed without the secret, which is never exported.
 
 An identifiable export (site staff of the trial's sites) keeps the dates and the identity.
+
+Audit time stamps (ODM ``DateTimeStamp``, a date-time the schema requires): :meth:`Deidentifier.stamp`.
+Identifiable: as recorded (local time with its UTC offset); ``shift``: moved back by the subject's shift;
+``study_day``: no calendar date either, the subject's day 1 is written as :data:`STUDY_DAY_ANCHOR`
+(2000-01-01, day 2 is 2000-01-02, day -1 is 1999-12-31), with the local time of day and no UTC offset
+(an offset would tell summer from winter time).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
+
+# The date a ``study_day`` export writes for a subject's day 1 where a date-time is required (audit stamps).
+STUDY_DAY_ANCHOR = date(2000, 1, 1)
 
 
 def study_day(reference: date, value: date) -> int:
@@ -39,7 +48,10 @@ class Deidentifier:
 
     # --- subjects -----------------------------------------------------------------------------------------
     def usubjid(self, subject) -> str:
-        """The unique subject identifier across studies (SDTM USUBJID): study code and subject code."""
+        """The unique subject identifier across studies (SDTM USUBJID): study code and subject code; a subject
+        code that already starts with the study code (``LVGN6051-ANLOTINIB-SITE-A-001``) is used as it is."""
+        if subject.code.startswith(f"{self.trial.code}-"):
+            return subject.code
         return f"{self.trial.code}-{subject.code}"
 
     def identity(self, subject) -> dict[str, str]:
@@ -76,6 +88,18 @@ class Deidentifier:
         if self.mode == "shift":
             value = value - timedelta(days=self.shift_days(subject))
         return value.isoformat()
+
+    def stamp(self, subject, value: datetime) -> str:
+        """An audit time stamp (xs:dateTime text, to the second) as this export writes it (module docstring)."""
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        local = local.replace(microsecond=0)
+        if self.mode == "shift":
+            return (local - timedelta(days=self.shift_days(subject))).isoformat()
+        if self.mode == "study_day":
+            reference = self.reference(subject) or local.date()
+            when = STUDY_DAY_ANCHOR + timedelta(days=(local.date() - reference).days)
+            return datetime.combine(when, time(local.hour, local.minute, local.second)).isoformat()
+        return local.isoformat()
 
     def day(self, subject, value: date | datetime | None) -> int | None:
         """The study day of ``value`` (every mode: study days carry no calendar date)."""

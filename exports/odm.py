@@ -17,7 +17,9 @@ valid against the official schema (odmlib ships it: :func:`schema_path`, :func:`
 
 De-identified: the values are written as in every other format (exports.deid: subject codes, study days or
 shifted dates, no identity or free text, so no ``ReasonForChange``); the audit time stamps (a date-time the
-schema requires) are shifted by the subject's secret number of days in both modes.
+schema requires) are exports.deid's ``Deidentifier.stamp``: shifted by the subject's secret number of days
+(``shift``), or counted from the subject's day 1 written as 2000-01-01, without a UTC offset (``study_day``:
+no calendar date of a subject leaves the site).
 Trial-level domains (decisions, signatures) are not subject data: they are in the CSV and SDTM exports.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -317,9 +319,7 @@ def build_odm(trial, *, deidentified: bool, sites=None, progress=None) -> bytes:
                         "TransactionType": action,
                     },
                 )
-                when = event.pgh_created_at
-                if deid.deidentified:
-                    when = when - timedelta(days=deid.shift_days(stand_in))
+                when = deid.stamp(stand_in, event.pgh_created_at)
                 user_oid = audit.user_ref(context, getattr(event, "pgh_db_user", "") or "")
                 for name, oid, kind in changed:
                     value = state[name]
@@ -332,7 +332,7 @@ def build_odm(trial, *, deidentified: bool, sites=None, progress=None) -> bytes:
                     record_audit = _el(item, "AuditRecord", {"EditPoint": "DBAudit"})
                     _el(record_audit, "UserRef", {"UserOID": user_oid})
                     _el(record_audit, "LocationRef", {"LocationOID": _oid("LOC", site)})
-                    _el(record_audit, "DateTimeStamp", text_value=_stamp(when))
+                    _el(record_audit, "DateTimeStamp", text_value=when)
                     reason = context.get("reason") or ""
                     if reason and not deid.deidentified:
                         _el(record_audit, "ReasonForChange", text_value=reason)

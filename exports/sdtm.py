@@ -5,6 +5,9 @@ per dataset (DM, AE and its SUPPAE, EX, VS, LB, PC, RS, TR, TU; written with pyr
 (exports.define), which describes exactly the datasets and variables written and is validated against the
 Define-XML 2.0 schema before it is returned.
 
+Site scope: ``sites=`` restricts every dataset to the subjects of those sites (a site-scoped requester),
+as the CSV and ODM builders do.
+
 What each dataset holds (SDTMIG 3.2 names; the controlled terms are exports.terminology's):
 
 - DM: one row per enrolled subject: reference dates (first and last dose), site, age at consent, sex, the
@@ -16,9 +19,10 @@ What each dataset holds (SDTMIG 3.2 names; the controlled terms are exports.term
 - TU, TR, RS: RECIST 1.1 — the lesions identified at baseline (and unequivocal new lesions), what every time
   point measured with the sums, and the responses per time point.
 
-De-identification is exports.deid's, the one mechanism of every export: USUBJID is study + subject code;
-every ``--DTC`` is the recorded date (identifiable), shifted (``shift``) or empty (``study_day``), and every
-``--DY`` carries the study day in all modes. Voided entries are never exported (default managers).
+De-identification is exports.deid's, the one mechanism of every export: USUBJID is the subject code (it starts
+with the study code); every ``--DTC`` is the recorded date (identifiable), shifted (``shift``) or empty
+(``study_day``), and every ``--DY`` carries the study day in all modes. Voided entries are never exported
+(default managers).
 """
 
 from __future__ import annotations
@@ -334,17 +338,26 @@ def time_point(hours: float) -> str:
 class _Context:
     """What every dataset builder shares: the trial, the de-identifier, the subjects in order."""
 
-    def __init__(self, trial, deidentified: bool):
+    def __init__(self, trial, deidentified: bool, sites=None):
         from subjects.models import Subject
 
         self.trial = trial
+        self.sites = None if sites is None else list(sites)
         self.deid = Deidentifier(trial, deidentified=deidentified)
         self.studyid = trial.code
-        self.subjects = list(Subject.objects.filter(trial=trial).select_related("site", "dose_level")
-                             .order_by("code"))
+        self.subjects = list(self.scope(Subject.objects.filter(trial=trial), "")
+                             .select_related("site", "dose_level").order_by("code"))
         self.by_pk = {s.pk: s for s in self.subjects}
         self.levels = list(trial.dose_levels.order_by("rank"))
         self.arm = {lvl.pk: (f"L{n:02d}", lvl.label) for n, lvl in enumerate(self.levels, start=1)}
+
+    def scope(self, queryset, subject_path: str = "subject"):
+        """``queryset`` restricted to the subjects of the export's sites (all of the trial's when None), as the
+        CSV and ODM builders restrict theirs (exports.domains.Domain.records). ``subject_path``: the lookup from
+        the model to its subject ("" for Subject itself)."""
+        if self.sites is None:
+            return queryset
+        return queryset.filter(**{f"{subject_path}__site__in" if subject_path else "site__in": self.sites})
 
     def usubjid(self, subject) -> str:
         return self.deid.usubjid(subject)
@@ -373,8 +386,8 @@ class _Context:
     def end_of_treatment(self) -> dict[int, date]:
         from visits.models import FollowUp
 
-        return {f.subject_id: f.last_dose for f in FollowUp.objects.filter(subject__trial=self.trial,
-                                                                           last_dose__isnull=False)}
+        return {f.subject_id: f.last_dose for f in self.scope(FollowUp.objects.filter(subject__trial=self.trial,
+                                                                                      last_dose__isnull=False))}
 
 
 def _as_date(value) -> date:
@@ -411,7 +424,7 @@ def _age(subject) -> int | None:
 def dm(ctx: _Context) -> Dataset:
     from visits.models import FollowUp
 
-    follow_ups = {f.subject_id: f for f in FollowUp.objects.filter(subject__trial=ctx.trial)}
+    follow_ups = {f.subject_id: f for f in ctx.scope(FollowUp.objects.filter(subject__trial=ctx.trial))}
     rows = []
     for s in ctx.subjects:
         doses = list(s.doses.order_by("administered_at"))
@@ -441,7 +454,7 @@ def dm(ctx: _Context) -> Dataset:
 def ae(ctx: _Context) -> tuple[Dataset, Dataset]:
     from subjects.models import AdverseEvent
 
-    events = (AdverseEvent.objects.filter(subject__trial=ctx.trial).select_related("subject", "ctcae")
+    events = (ctx.scope(AdverseEvent.objects.filter(subject__trial=ctx.trial)).select_related("subject", "ctcae")
               .order_by("subject__code", "onset_date", "pk"))
     rows, supp = [], []
     for e in events:
@@ -476,7 +489,7 @@ def ex(ctx: _Context) -> Dataset:
     from subjects.models import DoseAdministration
 
     rows = []
-    doses = (DoseAdministration.objects.filter(subject__trial=ctx.trial).select_related("drug")
+    doses = (ctx.scope(DoseAdministration.objects.filter(subject__trial=ctx.trial)).select_related("drug")
              .order_by("subject__code", "administered_at", "drug__order"))
     for d in doses:
         s = ctx.by_pk[d.subject_id]
@@ -495,7 +508,7 @@ def ex(ctx: _Context) -> Dataset:
 def _screenings(ctx: _Context) -> dict[int, object]:
     from screening.models import ScreeningRecord
 
-    return {r.subject_id: r for r in ScreeningRecord.objects.filter(subject__trial=ctx.trial)}
+    return {r.subject_id: r for r in ctx.scope(ScreeningRecord.objects.filter(subject__trial=ctx.trial))}
 
 
 def _baseline_flags(ctx: _Context, rows: list[dict], prefix: str, day_of: Callable[[dict], date | None]):
@@ -523,7 +536,7 @@ def vs(ctx: _Context) -> Dataset:
         weight = _decimal((record.values or {}).get("weight"))
         if weight is not None and record.assessed_on:
             rows.append(_weight_row(ctx, s, weight, record.assessed_on))
-    for a in Assessment.objects.filter(subject__trial=ctx.trial, kind="vitals", weight_kg__isnull=False):
+    for a in ctx.scope(Assessment.objects.filter(subject__trial=ctx.trial, kind="vitals", weight_kg__isnull=False)):
         rows.append(_weight_row(ctx, ctx.by_pk[a.subject_id], a.weight_kg, a.assessed_on))
     rows.sort(key=lambda r: (r["USUBJID"], r["_day"]))
     _baseline_flags(ctx, rows, "VS", lambda r: r["_day"])
@@ -592,7 +605,8 @@ def pc(ctx: _Context) -> Dataset:
 
     analytes = _pk_analytes(ctx.trial)
     rows = []
-    results = (LabResult.objects.filter(sample__subject__trial=ctx.trial, sample__kind=SampleKind.PK)
+    results = (ctx.scope(LabResult.objects.filter(sample__subject__trial=ctx.trial, sample__kind=SampleKind.PK),
+                         "sample__subject")
                .select_related("sample", "sample__dose").order_by("sample__subject__code", "sample__nominal_at",
                                                                    "analyte"))
     for r in results:
@@ -629,7 +643,8 @@ NT_STATE = {"present": "PRESENT", "absent": "ABSENT", "progression": "UNEQUIVOCA
 def _assessments(ctx: _Context):
     from response.models import TumourAssessment
 
-    return list(TumourAssessment.objects.filter(subject__trial=ctx.trial).order_by("subject__code", "assessed_on"))
+    return list(ctx.scope(TumourAssessment.objects.filter(subject__trial=ctx.trial))
+                .order_by("subject__code", "assessed_on"))
 
 
 def tu(ctx: _Context, assessments) -> Dataset:
@@ -637,7 +652,7 @@ def tu(ctx: _Context, assessments) -> Dataset:
 
     baselines = {a.subject_id: a for a in assessments if a.baseline}
     rows = []
-    for lesion in Lesion.objects.filter(subject__trial=ctx.trial).order_by("subject__code", "-kind", "key"):
+    for lesion in ctx.scope(Lesion.objects.filter(subject__trial=ctx.trial)).order_by("subject__code", "-kind", "key"):
         s, base = ctx.by_pk[lesion.subject_id], baselines.get(lesion.subject_id)
         result = "TARGET" if lesion.kind == "target" else "NON-TARGET"
         when = base.assessed_on if base else None
@@ -664,7 +679,8 @@ def tr(ctx: _Context, assessments) -> Dataset:
     from response.models import LesionMeasurement
 
     measurements = defaultdict(list)
-    for m in LesionMeasurement.objects.filter(assessment__subject__trial=ctx.trial).select_related("lesion"):
+    for m in ctx.scope(LesionMeasurement.objects.filter(assessment__subject__trial=ctx.trial),
+                       "assessment__subject").select_related("lesion"):
         if m.lesion.voided_at is None:
             measurements[m.assessment_id].append(m)
     rows = []
@@ -766,18 +782,20 @@ def write_xpt(dataset: Dataset, deidentified: bool) -> Written:
     return Written(dataset, variables, widths, content)
 
 
-def build_datasets(trial, *, deidentified: bool) -> list[Dataset]:
-    ctx = _Context(trial, deidentified)
+def build_datasets(trial, *, deidentified: bool, sites=None) -> list[Dataset]:
+    """Every dataset of ``trial`` (of the subjects of ``sites`` only, when given), in file order."""
+    ctx = _Context(trial, deidentified, sites)
     assessments = _assessments(ctx)
     adverse, supp = ae(ctx)
     return [dm(ctx), adverse, supp, ex(ctx), vs(ctx), lb(ctx), pc(ctx), rs(ctx, assessments), tr(ctx, assessments),
             tu(ctx, assessments)]
 
 
-def build_sdtm(trial, *, deidentified: bool, progress=None) -> dict[str, bytes]:
+def build_sdtm(trial, *, deidentified: bool, sites=None, progress=None) -> dict[str, bytes]:
     """The trial's SDTM datasets (``dm.xpt`` ... ``tu.xpt``, ``suppae.xpt``) and ``define.xml``, de-identified
-    or not (exports.deid). ``progress(percent, step)`` is told how far it got. Raises ``ValueError`` when the
-    Define-XML it wrote does not validate (an invalid export is never returned)."""
+    or not (exports.deid); of the subjects of ``sites`` only when given (a site-scoped requester's export, as
+    the CSV and ODM builders do; None: the whole trial). ``progress(percent, step)`` is told how far it got.
+    Raises ``ValueError`` when the Define-XML it wrote does not validate (an invalid export is never returned)."""
     from exports import define
 
     def tell(percent: int, step: str):
@@ -785,7 +803,7 @@ def build_sdtm(trial, *, deidentified: bool, progress=None) -> dict[str, bytes]:
             progress(percent, step)
 
     tell(5, "Reading the trial's records")
-    datasets = build_datasets(trial, deidentified=deidentified)
+    datasets = build_datasets(trial, deidentified=deidentified, sites=sites)
     files: dict[str, bytes] = {}
     written = []
     for n, ds in enumerate(datasets, start=1):

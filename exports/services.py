@@ -16,7 +16,6 @@ export_trial`` synchronously), which reports its progress on the job, keeps the 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 import logging
 import zipfile
@@ -56,14 +55,6 @@ def allowed_modes(user, trial) -> list[bool]:
     return []
 
 
-def _sdtm_builder():
-    try:
-        from exports.sdtm import build_sdtm
-    except ImportError:
-        return None
-    return build_sdtm
-
-
 def export_request(*, user, trial, format: str, deidentified: bool) -> ExportJob:
     """Queue an export of ``trial`` for ``user`` (PermissionDenied / ValidationError naming the field)."""
     if format not in ExportJob.Format.values:
@@ -74,13 +65,6 @@ def export_request(*, user, trial, format: str, deidentified: bool) -> ExportJob
     if deidentified not in modes:
         raise ValidationError({"deidentified": "Your role receives de-identified exports only (subject codes, "
                                                "no identity, dates as the trial's export settings say)."})
-    if format == ExportJob.Format.SDTM:
-        builder = _sdtm_builder()
-        if builder is None:
-            raise ValidationError({"format": "SDTM exports are not available yet."})
-        if export_sites(user, trial) is not None and "sites" not in inspect.signature(builder).parameters:
-            raise ValidationError({"format": "SDTM exports cover the whole trial: they are for the sponsor and the "
-                                             "data manager. Choose CSV or ODM for your sites' subjects."})
     with transaction.atomic():
         job = ExportJob.objects.create(trial=trial, requested_by=user, format=format, deidentified=deidentified,
                                        step="Queued")
@@ -100,7 +84,8 @@ def _file_name(job: ExportJob) -> str:
 
 
 def build(job_or_trial, *, format: str, deidentified: bool, sites=None, progress=None) -> bytes:
-    """The export's bytes (CSV: zip; ODM: XML; SDTM: zip of the datasets and define.xml)."""
+    """The export's bytes (CSV: zip; ODM: XML; SDTM: zip of the datasets and define.xml), of the subjects of
+    ``sites`` only when given (None: the whole trial)."""
     trial = job_or_trial
     if format == ExportJob.Format.CSV:
         from exports.csv_export import build_csv
@@ -114,13 +99,9 @@ def build(job_or_trial, *, format: str, deidentified: bool, sites=None, progress
             progress(96, "Validating against the ODM 1.3.2 schema")
         validate(content)
         return content
-    builder = _sdtm_builder()
-    if builder is None:
-        raise ValueError("SDTM exports are not available (exports.sdtm.build_sdtm)")
-    extra = {"sites": sites} if "sites" in inspect.signature(builder).parameters else {}
-    if sites is not None and not extra:
-        raise ValueError("The SDTM builder cannot restrict an export to some sites")
-    files = builder(trial, deidentified=deidentified, progress=progress, **extra)
+    from exports.sdtm import build_sdtm
+
+    files = build_sdtm(trial, deidentified=deidentified, sites=sites, progress=progress)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in sorted(files.items()):
@@ -150,6 +131,7 @@ def export_run(job: ExportJob) -> ExportJob:
             last["percent"] = percent
             _update(job, progress=percent, step=step[:200])
 
+    partial = None
     try:
         if job.deidentified not in allowed_modes(job.requested_by, job.trial):
             raise PermissionDenied("The requester's role no longer allows this export.")
@@ -166,6 +148,8 @@ def export_run(job: ExportJob) -> ExportJob:
                 file_name=name, size=len(content), sha256=hashlib.sha256(content).hexdigest())
     except Exception as exc:  # the job says why; the worker's log has the traceback
         log.exception("export %s failed", job.pk)
+        if partial is not None:
+            partial.unlink(missing_ok=True)  # never a half-written file
         _update(job, status=ExportJob.Status.FAILED, finished_at=timezone.now(), step="Failed",
                 error=f"{type(exc).__name__}: {exc}"[:2000])
     return job

@@ -23,6 +23,7 @@ DESIGNS = {"titration+3+3", "3+3", "fixed"}
 VISIT_KINDS = {"screening", "dosing", "imaging", "eot", "safety", "survival"}
 ANCHORS = {"first_dose", "previous_dose", "last_dose", "safety_end"}
 BASES = {"flat", "per_kg"}
+EXPORT_DATES = {"study_day", "shift"}  # [exports] dates: Trial.export_dates (docs/exports.md)
 
 
 class ProtocolFileError(ValueError):
@@ -160,6 +161,10 @@ def _check(data: dict[str, Any]) -> None:
         if _need(table, "min_cycles", int, "escalation.intra_patient") < 1:
             raise ProtocolFileError("escalation.intra_patient.min_cycles: must be at least 1")
 
+    if "exports" in data:
+        table = _need(data, "exports", dict, "protocol")
+        if "dates" in table and _need(table, "dates", str, "exports") not in EXPORT_DATES:
+            raise ProtocolFileError(f"exports.dates: {table['dates']!r} is not one of {sorted(EXPORT_DATES)}")
     if "response" in data and (found := response_parameters.problems(data["response"])):
         raise ProtocolFileError(found[0])
     if "pk" in data:

@@ -20,9 +20,12 @@ def protocol_load(*, definition: ProtocolDefinition) -> tuple[Trial, bool]:
     data = definition.data
     esc = data["escalation"]
     treatment = data["treatment"]
+    # [exports] dates (docs/exports.md): set when the protocol gives it; otherwise the trial keeps its own.
+    exports = {"export_dates": data["exports"]["dates"]} if "dates" in data.get("exports", {}) else {}
     trial, created = Trial.objects.update_or_create(
         code=data["code"],
         defaults={
+            **exports,
             "title": data["title"],
             "phase": data["phase"],
             "design": esc["design"],
