@@ -20,13 +20,16 @@ from rest_framework.response import Response
 from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, WriteRoles
 from pk import selectors, services
 from pk.models import LabResult, Sample, SampleKind
-from trials.access import access_trial, trials_for
+from trials.access import access_trial, readable_subjects, trials_for
 from trials.models import SITE_ROLES
 
 
 def readable_samples(user):
-    """The samples the user may read: ``pk.selectors.samples_in_scope`` over the user's trials."""
-    condition = Q(pk__in=[])
+    """The samples the user may read: those of the subjects whose records the user reads
+    (``trials.access.readable_subjects``: site staff and the monitor at their sites, as the subject's samples
+    page; a data manager trial-wide, by code), and ``pk.selectors.samples_in_scope`` over the user's trials
+    (the trial's pharmacokineticists); a sponsor none."""
+    condition = Q(subject__in=readable_subjects(user).values("pk"))
     for trial in trials_for(user):
         subjects, deidentified = selectors.subjects_in_scope(user, trial)
         if not deidentified:

@@ -46,3 +46,12 @@ class FilterForm(CheckedForm):
         super().__init__(*args, **kwargs)
         self.fields["site"].choices = [("", "All sites")] + [(s.code, s.code) for s in sites]
         self.fields["kind"].choices = [("", "All records"), *sorted((slug, k.label) for slug, k in KINDS.items())]
+
+
+class ReviewForm(CheckedForm):
+    kind = forms.ChoiceField(label="Record")
+    subject = forms.CharField(required=False, max_length=40, label="Subject code")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = sorted(((slug, k.label) for slug, k in KINDS.items()), key=lambda c: c[1])

@@ -106,3 +106,39 @@ def site_query_counts(trial, *, now: datetime) -> list[dict]:
             "median_days": statistics.median(ages) if ages else None,
         })
     return rows
+
+
+# --- records to review (the raisers' way to a record, by subject code) ------------------------------------
+
+
+def owner_path(model) -> str:
+    """The lookup from a record of ``model`` to its owner's subject ("" when the record itself carries its
+    trial and site: a subject, a screening record)."""
+    from monitoring.selectors import subject_path
+
+    names = {f.name for f in model._meta.concrete_fields}
+    if {"trial", "site"} <= names:
+        return ""
+    path = subject_path(model)
+    if path is None:
+        raise LookupError(f"{model.__name__} has no way to its subject")
+    return path
+
+
+def review_records(user, trial, kind, *, subject: str = ""):
+    """The live records of ``kind`` in ``trial`` that the user reads (trials.access.readable: site staff and
+    the monitor at their sites, a data manager everywhere), newest first, with what names their subject."""
+    from trials.access import readable_subjects
+
+    path = owner_path(kind.model)
+    queryset = kind.model._default_manager.all()
+    if path == "":
+        queryset = queryset.filter(readable(user), trial=trial).select_related("site", "trial")
+        code_lookup = "code" if kind.model._meta.model_name == "subject" else "number"
+    else:
+        queryset = queryset.filter(**{f"{path}__in": readable_subjects(user, trial).values("pk")})
+        queryset = queryset.select_related(f"{path}__site", f"{path}__trial")
+        code_lookup = f"{path}__code"
+    if subject:
+        queryset = queryset.filter(**{f"{code_lookup}__icontains": subject})
+    return queryset.order_by("-pk")

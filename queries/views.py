@@ -35,8 +35,9 @@ def query_list(request, code: str):
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = [(q, selectors.age_days(q, now)) for q in page]
-    return render_form(request, "queries/list.html", {"trial": trial, "form": form, "page": page, "rows": rows},
-                       partial="results")
+    may_review = trial.memberships.filter(user=request.user, role__in=services.RAISER_ROLES).exists()
+    return render_form(request, "queries/list.html", {"trial": trial, "form": form, "page": page, "rows": rows,
+                                                      "may_review": may_review}, partial="results")
 
 
 def _record_of(query: Query):
@@ -77,13 +78,23 @@ def query_detail(request, pk: int):
         "may_close": query.status != Query.Status.CLOSED and services.may_close(request.user, query),
         "may_reopen": query.status != Query.Status.OPEN and services.may_close(request.user, query),
         "form": form, "age": selectors.age_days(query, timezone.now()),
-        "back": kind.detail_url(record) if record is not None else None,
+        "value_now": services.shown(getattr(record, query.field, "")) if record is not None and query.field else "",
+        "back": _back(request.user, kind, record, kind.owner(record)) if record is not None else None,
+        "readable_page": record is not None and identifiable(request.user, kind.owner(record)),
     }
     context["steps"] = [step for step, allowed in (
         (("answer", "Send the answer", "Answer (an explanation: the data stay as they are)"), context["may_answer"]),
         (("close", "Close the query", "Closing note (optional)"), context["may_close"]),
         (("reopen", "Re-open the query", "Why the query is re-opened"), context["may_reopen"])) if allowed]
     return render_form(request, "queries/detail.html", context, status=422 if form.errors else 200)
+
+
+def _back(user, kind, record, owner) -> str:
+    """Where the record is read: its page for site staff and the monitor; the records to review for a data
+    manager, who reads no site page."""
+    if identifiable(user, owner):
+        return kind.detail_url(record)
+    return reverse("queries:review", args=[owner.trial.code]) + f"?kind={kind.slug}"
 
 
 def query_raise(request, kind: str, pk: int):
@@ -107,7 +118,8 @@ def query_raise(request, kind: str, pk: int):
             messages.success(request, f"Query #{query.pk} raised; the site sees it in its work queue.")
             return redirect_after_form(request, reverse("queries:detail", args=[query.pk]))
     context = {"kind": record_kind, "record": record, "owner": owner, "form": form,
-               "back": record_kind.detail_url(record),
+               "back": _back(request.user, record_kind, record, owner),
+               "readable_page": identifiable(request.user, owner),
                "live": selectors.record_queries(record)}
     return render_form(request, "queries/raise.html", context, status=422 if form.errors else 200)
 

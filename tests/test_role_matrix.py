@@ -203,6 +203,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     "queries:list":                         (200, 200, 403, 200, LOGIN),
     "queries:detail":                       (200, 200, 404, 404, LOGIN),
     "queries:raise":                        (403, 200, 404, 404, LOGIN),
+    "queries:review":                       (403, 200, 403, 403, LOGIN),
     # Exports: each user sees and downloads only the jobs they asked for.
     "exports:trial":                        (200, 200, 200, 200, LOGIN),
     "exports:jobs":                         (200, 200, 200, 200, LOGIN),
@@ -601,6 +602,7 @@ EXPECTED_MORE: dict[str, tuple[int, int]] = {
     "queries:list":                         (200, 200),
     "queries:detail":                       (200, 200),
     "queries:raise":                        (200, 200),
+    "queries:review":                       (200, 200),
     "exports:trial":                        (200, 200),
     "exports:jobs":                         (200, 200),
     "exports:download":                     (404, 404),

@@ -25,11 +25,17 @@ def query_kind_label(query) -> str:
 def query_field_label(query) -> str:
     if not query.field:
         return "the whole form"
+    return query_change_label(query, query.field)
+
+
+@register.filter
+def query_change_label(query, name: str) -> str:
+    """The label of a field a correction answering ``query`` changed (its name if the kind lacks it)."""
     kind = kind_for(query.kind)
     try:
-        return str(kind.model._meta.get_field(query.field).verbose_name).capitalize()
+        return str(kind.model._meta.get_field(name).verbose_name).capitalize()
     except Exception:
-        return query.field
+        return name
 
 
 @register.inclusion_tag("queries/_record_queries.html", takes_context=True)
