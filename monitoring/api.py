@@ -17,7 +17,7 @@ from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharFiel
 from monitoring import selectors, services
 from monitoring.models import SourceVerification
 from queries.selectors import IDENTITY_FIELDS
-from records.registry import KINDS, kind_for
+from records.registry import kind_choices, kind_for
 from records.selectors import readable_record
 from records.services import REASON_MAX_LENGTH, REASON_MIN_LENGTH
 from trials.access import readable
@@ -61,7 +61,7 @@ class VerificationSerializer(serializers.ModelSerializer):
 
 
 class VerifySerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    kind = serializers.ChoiceField(choices=kind_choices())
     object_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     field = serializers.CharField(allow_blank=True, default="", max_length=60,
                                   help_text="The field to verify; empty for the whole form.")
@@ -147,7 +147,7 @@ class VerificationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
         return self._out(verification)
 
     @extend_schema(
-        parameters=[OpenApiParameter("kind", str, required=True, enum=sorted(KINDS)),
+        parameters=[OpenApiParameter("kind", str, required=True, enum=kind_choices()),
                     OpenApiParameter("object_id", int, required=True)],
         responses={200: RecordStatusSerializer, 400: WRITE_ERRORS[400], **READ_ERRORS})
     @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)

@@ -65,3 +65,9 @@ def kind_for(slug: str) -> RecordKind | None:
 
 def kinds_of(model: type[models.Model]) -> list[RecordKind]:
     return [k for k in KINDS.values() if k.model is model]
+
+
+def kind_choices() -> list[str]:
+    """The registered kinds' slugs, sorted: the choices of every API field naming a record kind (one enum,
+    ``RecordKindEnum``, in the OpenAPI schema)."""
+    return sorted(KINDS)

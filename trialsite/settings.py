@@ -296,6 +296,12 @@ SPECTACULAR_SETTINGS = {
                    "and their signatures, tumour response, PK, data queries, monitoring and exports.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs page to signed-in users and tokens only (docs/api.md).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Tags by resource (/api/v1/<resource>/...), not one "v1" tag for every operation.
+    "SCHEMA_PATH_PREFIX": r"/api(/v1)?",
+    # One name for the choice sets several components share.
+    "ENUM_NAME_OVERRIDES": {"RecordKindEnum": "records.registry.kind_choices"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

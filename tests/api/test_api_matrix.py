@@ -61,9 +61,9 @@ ROLES = ("anonymous", "coordinator", "coordinator_b", "investigator", "monitor",
 EXPECTED: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     #                                         anon coord coorB  inv  mon   dm  spons outsd
     "api-root GET":                          (403, 200, 200, 200, 200, 200, 200, 200),
-    # The schema and its documentation page describe the API, no data: public (drf-spectacular's default).
-    "api-schema GET":                        (200, 200, 200, 200, 200, 200, 200, 200),
-    "api-docs GET":                          (200, 200, 200, 200, 200, 200, 200, 200),
+    # The schema and its documentation page describe the API, no data, to any signed-in user or token.
+    "api-schema GET":                        (403, 200, 200, 200, 200, 200, 200, 200),
+    "api-docs GET":                          (403, 200, 200, 200, 200, 200, 200, 200),
     # Trial-level objects: everyone with a role in the trial (no subject data).
     "trial-list GET":                        (403, 200, 200, 200, 200, 200, 200, 200),
     "trial-detail GET":                      (403, 200, 200, 200, 200, 200, 200, 404),
