@@ -5,12 +5,12 @@ the documented error responses of the schema. Other API modules import these nam
 
 ``exception_handler``, ``ApiPagination``, ``WriteRoles``, ``write_roles_for``, ``require_writer``,
 ``IdentityMixin``, ``may_identify``, ``CheckedCharField``, ``ERRORS``, ``READ_ERRORS``, ``WRITE_ERRORS``,
-``VALIDATION_ERROR_SCHEMA``, ``DetailSerializer``, ``CODE_REGEX``.
+``VALIDATION_ERROR_SCHEMA``, ``DetailSerializer``, ``CODE_REGEX``, ``BlankChoicesMixin``, ``not_found``.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, serializers
@@ -110,6 +110,27 @@ class IdentityMixin:
         return data
 
 
+class BlankChoicesMixin:
+    """A model serializer whose read-only choice fields keep the model's blank (and null) value: DRF drops
+    ``allow_blank`` from read-only fields, so the schema's enum would refuse the ``""`` the API answers for
+    a choice not made yet (an adverse event's outcome, a subject's off-study reason)."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        model = self.Meta.model
+        for name, field in fields.items():
+            source = field.source or name  # not bound yet: a field's source is its name unless given
+            if not (isinstance(field, serializers.ChoiceField) and field.read_only) or "." in source:
+                continue
+            try:
+                model_field = model._meta.get_field(source)
+            except FieldDoesNotExist:  # not a model field (a property, a method)
+                continue
+            field.allow_blank = field.allow_blank or bool(getattr(model_field, "blank", False))
+            field.allow_null = field.allow_null or bool(getattr(model_field, "null", False))
+        return fields
+
+
 # --- input --------------------------------------------------------------------------------------------
 
 
@@ -134,6 +155,18 @@ class CheckedCharField(serializers.CharField):
 # --- documented errors ----------------------------------------------------------------------------------
 
 
+def not_found(request, exception=None):
+    """The site's 404 (``handler404``): JSON under /api/, as every API answer (a URL no route matches, e.g.
+    ``/api/v1/subjects/1.5/``); the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"detail": "Not found."}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
@@ -145,12 +178,14 @@ VALIDATION_ERROR_SCHEMA = {"type": "object", "additionalProperties": {}, "descri
 
 
 READ_ERRORS = {
+    400: OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="A refused parameter (a filter's value, a query "
+                         "string or a header the site cannot read), named: `{\"parameter\": [\"message\"]}`."),
     403: OpenApiResponse(DetailSerializer, description="Not signed in, or the role does not allow this."),
     404: OpenApiResponse(DetailSerializer, description="No such object in the user's scope."),
 }
 WRITE_ERRORS = {
-    400: OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Refused input; nothing was saved."),
     **READ_ERRORS,
+    400: OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Refused input; nothing was saved."),
 }
 ERRORS = WRITE_ERRORS
 
@@ -161,6 +196,7 @@ __all__ = [
     "VALIDATION_ERROR_SCHEMA",
     "WRITE_ERRORS",
     "ApiPagination",
+    "BlankChoicesMixin",
     "CheckedCharField",
     "DetailSerializer",
     "IdentityMixin",
@@ -168,6 +204,7 @@ __all__ = [
     "WriteRoles",
     "exception_handler",
     "may_identify",
+    "not_found",
     "require_writer",
     "write_roles_for",
 ]

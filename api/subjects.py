@@ -18,6 +18,7 @@ from api.common import (
     READ_ERRORS,
     WRITE_ERRORS,
     ApiPagination,
+    BlankChoicesMixin,
     CheckedCharField,
     IdentityMixin,
     WriteRoles,
@@ -44,7 +45,7 @@ def subject_in_scope(user, pk) -> Subject:
 # --- subjects ---------------------------------------------------------------------------------------
 
 
-class SubjectSerializer(IdentityMixin, serializers.ModelSerializer):
+class SubjectSerializer(IdentityMixin, BlankChoicesMixin, serializers.ModelSerializer):
     trial = serializers.SlugRelatedField(slug_field="code", read_only=True)
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
     initials = serializers.CharField(
@@ -433,7 +434,7 @@ class AssessmentViewSet(SubjectRecordViewSet):
 ATTRIBUTION = [("", "Not yet assessed"), *AdverseEvent.Attribution.choices]
 
 
-class AdverseEventSerializer(SubjectCodeMixin, serializers.ModelSerializer):
+class AdverseEventSerializer(SubjectCodeMixin, BlankChoicesMixin, serializers.ModelSerializer):
     serious_criteria = serializers.ListField(child=serializers.CharField(), read_only=True)
     attributions = serializers.DictField(child=serializers.CharField(allow_blank=True), read_only=True)
     adjudicated_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)

@@ -10,7 +10,15 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, WriteRoles, require_writer
+from api.common import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    ApiPagination,
+    BlankChoicesMixin,
+    CheckedCharField,
+    WriteRoles,
+    require_writer,
+)
 from trials.access import readable_subjects
 from trials.models import SITE_ROLES
 from visits import services
@@ -88,7 +96,7 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(self.get_serializer(self.get_queryset().get(pk=visit.pk)).data)
 
 
-class FollowUpSerializer(serializers.ModelSerializer):
+class FollowUpSerializer(BlankChoicesMixin, serializers.ModelSerializer):
     subject_code = serializers.CharField(source="subject.code", read_only=True)
     updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.common import READ_ERRORS
 from escalation.selectors import cohort_dashboard
 from trials.access import access_trial
 from trials.models import SITE_ROLES, Role
@@ -64,7 +65,7 @@ class DashboardAPI(APIView):
          "decisions": DecisionSerializer(many=True), "parts": PartSerializer(many=True)}))
 
     @extend_schema(operation_id="trial_dashboard", summary="The sponsor's cohort dashboard of a trial",
-                   responses={200: DashboardSerializer})
+                   responses={200: DashboardSerializer, **READ_ERRORS})
     def get(self, request, code: str):
         trial = access_trial(request.user, code, roles=(Role.SPONSOR, *SITE_ROLES))
         board = cohort_dashboard(trial, now=timezone.now())

@@ -38,7 +38,7 @@ def _hide_reason(mark):
 class VerificationSerializer(serializers.ModelSerializer):
     trial = serializers.SlugRelatedField(slug_field="code", read_only=True)
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    subject = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    subject = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     verified_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     standing = serializers.BooleanField(read_only=True)
     values = serializers.DictField(child=serializers.CharField(allow_blank=True), read_only=True,
@@ -173,6 +173,10 @@ class VerificationViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
     @extend_schema(responses={200: VerificationSerializer(many=True), **READ_ERRORS})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: VerificationSerializer, **READ_ERRORS})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
 
 
 def register(router) -> None:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, may_identify
 from queries import selectors, services
 from queries.models import Query, QueryMessage
-from records.registry import KINDS, kind_for
+from records.registry import kind_choices, kind_for
 from records.selectors import readable_record
 
 
@@ -23,7 +23,8 @@ def _hidden(context, query) -> bool:
 
 
 class QueryMessageSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                        help_text="Null for a step the application made (an edit check).")
 
     class Meta:
         model = QueryMessage
@@ -33,9 +34,10 @@ class QueryMessageSerializer(serializers.ModelSerializer):
 class QuerySerializer(serializers.ModelSerializer):
     trial = serializers.SlugRelatedField(slug_field="code", read_only=True)
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    subject = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    subject = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    raised_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True,
+                                             help_text="Null for a query an edit check raised.")
+    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     messages = QueryMessageSerializer(many=True, read_only=True)
 
     class Meta:
@@ -54,7 +56,7 @@ class QuerySerializer(serializers.ModelSerializer):
 
 
 class RaiseSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    kind = serializers.ChoiceField(choices=kind_choices())
     object_id = serializers.IntegerField(min_value=1)
     field = serializers.CharField(allow_blank=True, default="", max_length=60)
     text = CheckedCharField(multiline=True, max_length=services.TEXT_MAX_LENGTH)
@@ -129,6 +131,10 @@ class QueryViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(responses={200: QuerySerializer(many=True), **READ_ERRORS})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: QuerySerializer, **READ_ERRORS})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
 
 
 def register(router) -> None:

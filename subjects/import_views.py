@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from subjects import importing
-from trialrules import subject_import
+from trialrules import subject_import as import_rules
 from trials.access import access_trial, sites_for
 from trials.models import Role
 from trialsite.forms import CheckedForm
@@ -33,7 +33,7 @@ class UploadForm(CheckedForm):
     site = forms.ModelChoiceField(queryset=None, label="Site", empty_label=None,
                                   error_messages={"invalid_choice": "Choose one of your sites."})
     file = forms.FileField(label="Subject list (CSV, UTF-8)",
-                           help_text=f"At most {subject_import.MAX_ROWS} subjects and "
+                           help_text=f"At most {import_rules.MAX_ROWS} subjects and "
                                      f"{importing.MAX_FILE_BYTES // 1024} KB; the columns are in the "
                                      "instructions above.",
                            error_messages={"required": "Choose the CSV file of the site's subjects.",
@@ -69,7 +69,7 @@ def subject_import(request, code: str):
     sites = sites_for(request.user, trial, roles=[Role.COORDINATOR]).order_by("code")
     key = SESSION_KEY.format(trial=trial.pk)
     upload = UploadForm(sites=sites)
-    context = {"trial": trial, "form": upload, "checked": None, "confirm": None, "columns": subject_import}
+    context = {"trial": trial, "form": upload, "checked": None, "confirm": None, "columns": import_rules}
     status = 200
     if request.method == "POST" and request.POST.get("action") == "confirm":
         return _confirm(request, trial, sites, key, context)

@@ -70,6 +70,19 @@ def bat6005(db) -> Trial:
 
 
 @pytest.fixture
+def escalated(bat6005):
+    """BAT6005 after its first decision: cohort 1 (10 mg, 1 subject) decided, cohort 2 (30 mg, 3) open."""
+    from escalation.models import Cohort
+
+    levels = {level.label: level for level in bat6005.dose_levels.all()}
+    first = bat6005.cohorts.get(number=1)
+    first.capacity, first.status = 1, Cohort.Status.DECIDED
+    first.save()
+    Cohort.objects.create(trial=bat6005, number=2, dose_level=levels["30 mg"], capacity=3, part=first.part)
+    return bat6005
+
+
+@pytest.fixture
 def site_a(db):
     return SiteFactory(code="SITE-A", name="Site A")
 

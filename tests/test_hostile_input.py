@@ -50,7 +50,7 @@ from visits.models import PlannedVisit
 pytestmark = pytest.mark.django_db
 
 PROJECT_APPS = {"trials", "escalation", "subjects", "visits", "screening", "notifications", "outbox", "records",
-                "response", "pk", "auth", "pghistory"}
+                "response", "pk", "queries", "monitoring", "exports", "auth", "pghistory"}
 ROLES = ("coordinator", "investigator", "sponsor", "anonymous")
 SKIPPED_ACTIONS = ("/logout/", "/admin/")
 

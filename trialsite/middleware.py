@@ -39,7 +39,12 @@ class Refused(Exception):
 
 def refused_response(request, problem: str, *, parameter: str = "", status: int = 400,
                      with_request: bool = True) -> HttpResponse:
-    """The 400 page (templates/400.html): what was wrong, with which parameter; nothing was saved."""
+    """The 400 page (templates/400.html): what was wrong, with which parameter; nothing was saved. Under
+    /api/ the same in JSON, as the API's other 400s: ``{"parameter": ["problem"]}``."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({(visible(parameter) if parameter else "non_field_errors"): [problem]}, status=status)
     context = {"problem": problem, "parameter": visible(parameter) if parameter else "", "status": status}
     html = render_to_string("400.html", context, request=request if with_request else None)
     return HttpResponse(html, status=status)

@@ -32,3 +32,6 @@ urlpatterns = [
     path("api/", include("trialsite.api_urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A 404 under /api/ is JSON, as every API answer; the HTML page elsewhere (api.common.not_found).
+handler404 = "api.common.not_found"

@@ -44,6 +44,8 @@ def sdv_mark(context, record, slug):
 def sdv_panel(context, slug, record):
     kind = _kind(slug)
     verifications = selectors.verifications_of(record)
+    for v in verifications:
+        v.label = selectors.field_label(type(record), v.field) if v.field else "whole form"
     return {"kind": kind, "record": record, "voided": bool(getattr(record, "voided_at", None)),
             "form_mark": selectors.form_mark(kind, record, verifications),
             "rows": selectors.field_rows(kind, record, verifications),
