@@ -1,14 +1,19 @@
 """API: tumour response (docs/api.md, "Escalation, response and PK"): tumour assessments with their time-point
-responses (read; a follow-up time point recorded through ``response.services.assessment_record``), each
-subject's best overall response, and a trial's efficacy summary.
+responses (read; the baseline scan with its lesions recorded through ``response.services.baseline_record``, a
+follow-up time point through ``response.services.assessment_record``, the investigator's review of a time point
+through ``response.services.assessment_review``), each subject's best overall response, and a trial's efficacy
+summary.
 
 Who reads what: the records of a subject as ``trials.access.readable_subjects`` says (site staff and the monitor
 at their sites; a data manager trial-wide, by subject code); only the site staff of the subject's site record a
-scan (403 otherwise). The efficacy summary is the efficacy page's (``response.selectors``): site staff see their
-own sites' subjects by code, a sponsor the whole trial de-identified ("Subject n", no dates).
+scan, only an investigator of the subject's site reviews one (403 otherwise). The efficacy summary is the
+efficacy page's (``response.selectors``): site staff see their own sites' subjects by code, a sponsor the whole
+trial de-identified ("Subject n", no dates).
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import django_filters
 from django.core.exceptions import ValidationError
@@ -22,11 +27,12 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, WriteRoles
+from api.common import READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, WriteRoles, require_writer
 from response import selectors, services
-from response.models import Lesion, LesionMeasurement, TumourAssessment
+from response.models import RESPONSE_CHOICES, Lesion, LesionMeasurement, TumourAssessment
 from subjects.models import Subject
 from trials.access import access_trial, readable_subjects
 from trials.models import SITE_ROLES, Role
@@ -120,6 +126,65 @@ class TimePointInputSerializer(serializers.Serializer):
         return rows
 
 
+BASELINE_LESIONS_MAX = 10  # the baseline page's rows (response.forms.BASELINE_ROWS)
+
+
+class BaselineLesionInputSerializer(serializers.Serializer):
+    """One baseline lesion, as a row of the baseline page: numbered T1…, NT1… in the order given."""
+
+    # Not an enum in the schema: the lesions' read ``kind`` already names the enum (ENUM_NAME_OVERRIDES otherwise).
+    kind = serializers.CharField(max_length=12, help_text="target or non_target.")
+    organ = CheckedCharField(max_length=80, help_text="The organ (at most 2 targets per organ, RECIST 1.1 §4.2).")
+    location = CheckedCharField(max_length=200, required=False, allow_blank=True, default="",
+                                help_text="Where in the organ, e.g. 'right upper lobe'.")
+    node = serializers.BooleanField(required=False, default=False, help_text="A lymph node (short axis).")
+    diameter_mm = serializers.DecimalField(max_digits=6, decimal_places=1, min_value=0, max_value=Decimal("9999.9"),
+                                           required=False, allow_null=True, default=None,
+                                           help_text="A target's baseline diameter (mm).")
+    axis = serializers.ChoiceField(choices=LesionMeasurement.Axis.choices, required=False, allow_blank=True,
+                                   default="", help_text="How a target was measured (long; short for nodes).")
+
+    def validate_kind(self, value):
+        if value not in Lesion.Kind.values:
+            raise serializers.ValidationError(f"Choose one of: {', '.join(Lesion.Kind.values)}.")
+        return value
+
+    def validate(self, attrs):
+        if attrs["kind"] == Lesion.Kind.TARGET:
+            if attrs["diameter_mm"] is None:
+                raise serializers.ValidationError({"diameter_mm": "A target lesion needs its baseline diameter "
+                                                                  "in mm."})
+            if not attrs["axis"]:
+                raise serializers.ValidationError({"axis": "Say how the target was measured (longest diameter; "
+                                                           "short axis for lymph nodes)."})
+        return attrs
+
+
+class BaselineInputSerializer(serializers.Serializer):
+    """The baseline scan and its lesions, as on the baseline page."""
+
+    subject = serializers.IntegerField(min_value=1, help_text="Subject id.")
+    assessed_on = serializers.DateField(help_text="Scan date (before the first dose).")
+    method = serializers.ChoiceField(choices=TumourAssessment.Method.choices, default=TumourAssessment.Method.CT)
+    lesions = BaselineLesionInputSerializer(many=True, max_length=BASELINE_LESIONS_MAX,
+                                            help_text=f"Up to {BASELINE_LESIONS_MAX} lesions, targets measured.")
+
+    def validate_assessed_on(self, value):
+        if value > timezone.localdate():
+            raise serializers.ValidationError("A scan date cannot be in the future.")
+        return value
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    """The investigator's review of a time point: confirm the computed response, or set another with a reason."""
+
+    response = serializers.ChoiceField(choices=RESPONSE_CHOICES, help_text="The overall response.")
+    override_reason = CheckedCharField(multiline=True, required=False, allow_blank=True, default="",
+                                       max_length=2000,
+                                       help_text=f"When the response differs from the computed one (at least "
+                                                 f"{services.OVERRIDE_REASON_MIN_LENGTH} characters).")
+
+
 class TumourAssessmentFilter(django_filters.FilterSet):
     trial = django_filters.CharFilter(field_name="subject__trial__code", label="Trial code")
     subject = django_filters.NumberFilter(field_name="subject_id", label="Subject id")
@@ -137,7 +202,11 @@ class TumourAssessmentFilter(django_filters.FilterSet):
 
 
 @extend_schema_view(list=extend_schema(responses={200: TumourAssessmentSerializer(many=True), **READ_ERRORS}),
-                    retrieve=extend_schema(responses={200: TumourAssessmentSerializer, **READ_ERRORS}))
+                    retrieve=extend_schema(responses={200: TumourAssessmentSerializer, **READ_ERRORS}),
+                    baseline=extend_schema(request=BaselineInputSerializer,
+                                           responses={201: TumourAssessmentSerializer, **WRITE_ERRORS}),
+                    review=extend_schema(request=ReviewInputSerializer,
+                                         responses={200: TumourAssessmentSerializer, **WRITE_ERRORS}))
 class TumourAssessmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Tumour assessments (imaging time points) and their responses, oldest scan first per subject."""
 
@@ -145,7 +214,7 @@ class TumourAssessmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVie
     pagination_class = ApiPagination
     filterset_class = TumourAssessmentFilter
     permission_classes = [WriteRoles]
-    write_roles = {"create": SITE_ROLES}
+    write_roles = {"create": SITE_ROLES, "baseline": SITE_ROLES, "review": (Role.INVESTIGATOR,)}
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
@@ -188,6 +257,62 @@ class TumourAssessmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVie
         assessment = self.get_queryset().get(pk=assessment.pk)
         return Response(TumourAssessmentSerializer(assessment, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
+
+    @action(detail=False, methods=["post"])
+    def baseline(self, request):
+        """Record the baseline scan and its lesions (the baseline page, ``response.services.baseline_record``):
+        site staff of the subject's site. Targets are numbered T1…, non-targets NT1… in the order given; an
+        error about a lesion names its place in the list (``lesions.<index>.<field>``, from 0); nothing is
+        saved. Once recorded, the baseline changes by a correction, or a void with a reason."""
+        form = BaselineInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        subject = readable_subjects(request.user).filter(pk=data["subject"]).first()
+        if subject is None:
+            raise ValidationError({"subject": f"No such subject: {data['subject']}."})
+        require_writer(request.user, subject, SITE_ROLES,
+                       "Only the site staff of the subject's site record tumour scans.")
+        entries, index_of = [], {}
+        counts = {Lesion.Kind.TARGET: 0, Lesion.Kind.NON_TARGET: 0}
+        for index, row in enumerate(data["lesions"]):
+            counts[row["kind"]] += 1  # numbered as the service numbers them
+            index_of[f"{'T' if row['kind'] == Lesion.Kind.TARGET else 'NT'}{counts[row['kind']]}"] = index
+            entries.append(services.LesionEntry(
+                kind=row["kind"], organ=row["organ"], location=row["location"], node=row["node"],
+                diameter_mm=row["diameter_mm"], axis=row["axis"] if row["kind"] == Lesion.Kind.TARGET else ""))
+        try:
+            assessment = services.baseline_record(subject=subject, user=request.user,
+                                                  assessed_on=data["assessed_on"], method=data["method"],
+                                                  lesions=entries)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                def field(name):
+                    parts = name.split(".")
+                    if len(parts) == 3 and parts[0] == "lesions" and parts[1] in index_of:
+                        return f"lesions.{index_of[parts[1]]}.{parts[2]}"
+                    return name
+
+                exc = ValidationError({field(name): errors for name, errors in exc.error_dict.items()})
+            raise exc from None
+        assessment = self.get_queryset().get(pk=assessment.pk)
+        return Response(TumourAssessmentSerializer(assessment, context=self.get_serializer_context()).data,
+                        status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        """The investigator's review of a follow-up time point (the response page's review form,
+        ``response.services.assessment_review``): an investigator of the subject's site confirms the computed
+        response or sets another with ``override_reason``. The baseline, or a time point with no computed
+        response, has nothing to review (400 on `response`)."""
+        assessment = self.get_object()
+        require_writer(request.user, assessment.subject, (Role.INVESTIGATOR,),
+                       "Only an investigator of the subject's site reviews tumour responses.")
+        form = ReviewInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.assessment_review(assessment=assessment, user=request.user, response=form.validated_data["response"],
+                                   reason=form.validated_data["override_reason"])
+        assessment = self.get_queryset().get(pk=assessment.pk)
+        return Response(TumourAssessmentSerializer(assessment, context=self.get_serializer_context()).data)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import importlib
 MODULES = (
     "api.trials",      # trials, protocols, sites, dose levels, parts, cohorts
     "api.subjects",    # subjects, screening, doses, assessments, adverse events, DLT adjudications
+    "api.dispensing",  # oral drug dispensing and returns
     "api.visits",      # visits and follow-ups
     "api.records",     # corrections and voids of any record kind, with a reason; history
     "api.escalation",  # decisions, signatures, RP2D declarations, intra-patient escalations

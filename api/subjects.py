@@ -1,4 +1,4 @@
-"""API: subjects (enrolment), screening records (read), doses, pre-dose assessments, adverse events and the
+"""API: subjects (enrolment), screening records (and their writes), doses, pre-dose assessments, adverse events and the
 DLT adjudication. Reads: the subjects of ``trials.access.readable_subjects`` (site staff and monitors at
 their sites, data managers trial-wide by code: initials and date of birth null); a sponsor reads no subject
 record (empty lists, 404). Writes go through ``subjects.services`` exactly as the pages do, by the same
@@ -24,9 +24,18 @@ from api.common import (
     WriteRoles,
     require_writer,
 )
+from screening import services as screening_services
+from screening.forms import EligibilityValuesForm, staff_for
 from screening.models import ScreeningRecord
 from subjects import services
-from subjects.models import AdverseEvent, Assessment, DoseAdministration, Subject
+from subjects.models import (
+    AdverseEvent,
+    Assessment,
+    ContinuationException,
+    DoseAdministration,
+    GateOverride,
+    Subject,
+)
 from trials.access import access_trial, readable, readable_subjects, sites_for
 from trials.models import SITE_ROLES, Role
 
@@ -99,6 +108,70 @@ class SubjectFilter(filters.FilterSet):
         fields = ["trial", "site", "status", "cohort", "code"]
 
 
+STATUS_ACTIONS = [("end_treatment", "End of treatment"), ("off_study", "Off study")]
+
+
+class SubjectStatusSerializer(serializers.Serializer):
+    """The status page's two forms (subjects:status): ``end_treatment`` (``last_dose``, ``reason``, ``detail``)
+    or ``off_study`` (``off_study_on``, ``reason``, ``detail``)."""
+
+    action = serializers.ChoiceField(choices=STATUS_ACTIONS, help_text="Which of the two is recorded.")
+    last_dose = serializers.DateField(
+        required=False, allow_null=True, help_text="end_treatment: the day of the last dose of any study drug."
+    )
+    off_study_on = serializers.DateField(
+        required=False, allow_null=True, help_text="off_study: the day the subject went off study."
+    )
+    reason = serializers.CharField(
+        max_length=40,
+        help_text="end_treatment: one of the subject's `end_of_treatment_reason` values but off_study; "
+        "off_study: one of its `off_study_reason` values.",
+    )
+    detail = CheckedCharField(
+        required=False, allow_blank=True, default="", max_length=300, help_text="Required for “other”."
+    )
+
+    def validate(self, attrs):
+        day = "last_dose" if attrs["action"] == "end_treatment" else "off_study_on"
+        if attrs.get(day) is None:
+            raise serializers.ValidationError({day: "This field is required."})
+        return attrs
+
+
+class GateOverrideSerializer(serializers.ModelSerializer):
+    overridden_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = GateOverride
+        fields = ["id", "subject", "gate", "reason", "overridden_by", "created_at"]
+        read_only_fields = fields
+
+
+class GateOverrideCreateSerializer(serializers.Serializer):
+    gate = serializers.ChoiceField(choices=GateOverride.Gate.choices)
+    reason = CheckedCharField(
+        multiline=True,
+        min_length=GateOverride.REASON_MIN_LENGTH,
+        max_length=2000,
+        help_text="Why the first dose may be given before the gate opens.",
+    )
+
+
+class ContinuationSerializer(serializers.ModelSerializer):
+    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ContinuationException
+        fields = ["id", "subject", "reason", "granted_by", "created_at"]
+        read_only_fields = fields
+
+
+class ContinuationCreateSerializer(serializers.Serializer):
+    reason = CheckedCharField(
+        multiline=True, min_length=10, max_length=2000, help_text="Why treatment continues beyond the cycle maximum."
+    )
+
+
 @extend_schema_view(
     list=extend_schema(responses={200: SubjectSerializer(many=True), **READ_ERRORS}),
     retrieve=extend_schema(responses={200: SubjectSerializer, **READ_ERRORS}),
@@ -113,10 +186,65 @@ class SubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     permission_classes = [WriteRoles]
     pagination_class = ApiPagination
     filterset_class = SubjectFilter
-    write_roles = {"create": (Role.COORDINATOR,)}
+    write_roles = {
+        "create": (Role.COORDINATOR,),
+        "status": SITE_ROLES,
+        "gate_override": (Role.INVESTIGATOR,),
+        "continuation": (Role.INVESTIGATOR,),
+    }
 
     def get_queryset(self):
         return readable_subjects(self.request.user).order_by("trial__code", "code")
+
+    def _writable_subject(self, roles, message) -> Subject:
+        """The subject of the URL (404 out of the user's scope) if the user holds one of ``roles`` at its site
+        (403 otherwise), as on the subject's write pages (trials.access.access_subject)."""
+        subject = self.get_object()
+        require_writer(self.request.user, subject, roles, message)
+        return subject
+
+    @extend_schema(request=SubjectStatusSerializer, responses={200: SubjectSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def status(self, request, pk=None):
+        """End of treatment or off study, with a reason from the list (site staff of the subject's site), as on
+        the subject page: the visit plan, the follow-up and escalation follow."""
+        subject = self._writable_subject(SITE_ROLES, "Only the site staff of the subject's site record this.")
+        data = SubjectStatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["action"] == "end_treatment":
+            services.subject_end_treatment(subject=subject, user=request.user, last_dose=values["last_dose"],
+                                           reason=values["reason"], detail=values["detail"])
+        else:
+            services.subject_off_study(subject=subject, user=request.user, off_study_on=values["off_study_on"],
+                                       reason=values["reason"], detail=values["detail"])
+        return Response(self.get_serializer(self.get_queryset().get(pk=subject.pk)).data)
+
+    @extend_schema(request=GateOverrideCreateSerializer, responses={201: GateOverrideSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"], url_path="gate-override", url_name="gate-override")
+    def gate_override(self, request, pk=None):
+        """Override a timing gate for the subject's first dose, with a written reason (an investigator of the
+        subject's site)."""
+        subject = self._writable_subject(
+            (Role.INVESTIGATOR,), "Only an investigator at the subject's site may override a timing gate."
+        )
+        data = GateOverrideCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        override = services.gate_override(subject=subject, user=request.user, **data.validated_data)
+        return Response(GateOverrideSerializer(override).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ContinuationCreateSerializer, responses={201: ContinuationSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def continuation(self, request, pk=None):
+        """The exception allowing treatment beyond the protocol's cycle maximum, with the reason (an
+        investigator of the subject's site)."""
+        subject = self._writable_subject(
+            (Role.INVESTIGATOR,), "Only an investigator at the subject's site may allow continuation."
+        )
+        data = ContinuationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exception = services.continuation_grant(subject=subject, user=request.user, **data.validated_data)
+        return Response(ContinuationSerializer(exception).data, status=status.HTTP_201_CREATED)
 
     def create(self, request, *args, **kwargs):
         data = EnrolSerializer(data=request.data)
@@ -161,6 +289,8 @@ class ScreeningSerializer(IdentityMixin, serializers.ModelSerializer):
     values = serializers.DictField(read_only=True)
     judgements = serializers.DictField(read_only=True)
     failure_reasons = serializers.ListField(read_only=True)
+    consent_obtained_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ScreeningRecord
@@ -175,11 +305,13 @@ class ScreeningSerializer(IdentityMixin, serializers.ModelSerializer):
             "sex",
             "consent_form_version",
             "consent_date",
+            "consent_obtained_by",
             "assessed_on",
             "values",
             "judgements",
             "status",
             "failure_reasons",
+            "decided_by",
             "decided_at",
             "subject",
             "created_at",
@@ -187,6 +319,106 @@ class ScreeningSerializer(IdentityMixin, serializers.ModelSerializer):
             "void_reason",
         ]
         read_only_fields = fields
+
+
+class ScreeningStartSerializer(serializers.Serializer):
+    trial = serializers.SlugField(help_text="The trial's code.")
+    site = serializers.SlugField(help_text="The code of a site where you are a coordinator of the trial.")
+    initials = serializers.RegexField(
+        r"^[A-Za-z]{2,4}$",
+        max_length=4,
+        error_messages={"invalid": "Enter 2 to 4 letters, e.g. ABC."},
+        help_text="2–4 letters. Site staff only: never returned to a data manager or a sponsor.",
+    )
+    date_of_birth = serializers.DateField(help_text="Site staff only, as the initials.")
+    sex = serializers.ChoiceField(choices=[("F", "Female"), ("M", "Male")])
+    consent_form_version = CheckedCharField(
+        max_length=40, help_text="The ICF version signed, e.g. v2.1 of 12 Jan 2026."
+    )
+    consent_date = serializers.DateField(help_text="The day the consent was signed.")
+    consent_obtained_by = CheckedCharField(
+        max_length=150,
+        required=False,
+        help_text="The user name of the member of the site staff who obtained consent (default: you).",
+    )
+    confirm_unusual = serializers.BooleanField(default=False, help_text="Confirm an unusual date of birth.")
+    unusual_reason = CheckedCharField(multiline=True, required=False, allow_blank=True, default="", max_length=500)
+
+
+class ScreeningValuesSerializer(serializers.Serializer):
+    assessed_on = serializers.DateField(help_text="The day of the screening assessments (after the consent).")
+    values = serializers.DictField(
+        help_text="The screening values the trial's criteria read, by input name (the eligibility of the protocol, "
+        "trials/<code>/protocol/): numbers (a number or a decimal string) with `<name>_unit` where the input has "
+        "several units (default: its first, SI), choices by value, several choices as a list, yes/no inputs as "
+        "true/false. They replace the values stored, as the page's form does: a value left out is cleared."
+    )
+    confirm_unusual = serializers.BooleanField(default=False, help_text="Confirm an unusual value (weight).")
+    unusual_reason = CheckedCharField(multiline=True, required=False, allow_blank=True, default="", max_length=500)
+
+
+class ScreeningJudgementsSerializer(serializers.Serializer):
+    judgements = serializers.DictField(
+        child=serializers.BooleanField(allow_null=True),
+        allow_empty=False,
+        help_text="Judgement criterion code -> true (met), false (not met) or null (not yet decided); a criterion "
+        "left out keeps its judgement. A judgement the protocol reserves for the investigator is changed by an "
+        "investigator of the record's site only.",
+    )
+
+
+class ScreeningDecisionSerializer(serializers.Serializer):
+    eligibility = serializers.ChoiceField(
+        choices=[("eligible", "Confirm eligible"), ("screen_failed", "Record a screen failure")],
+        help_text="eligible: every criterion met; screen_failed: the criteria not met (and `reason`) are recorded.",
+    )
+    reason = CheckedCharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=300,
+        help_text="A screen failure's other reason (required when no criterion is unmet).",
+    )
+
+
+def _service_errors(exc: ValidationError, group: str, names) -> dict:
+    """A screening service's ValidationError as a 400 body: the errors of ``names`` (screening values,
+    criterion codes) under ``group`` (``{"values": {"weight": [...]}}``), the others by field."""
+    if not hasattr(exc, "error_dict"):
+        return {"non_field_errors": exc.messages}
+    body: dict = {}
+    for name, errors in exc.error_dict.items():
+        messages = [m for error in errors for m in error.messages]
+        if name in names:
+            body.setdefault(group, {})[name] = messages
+        else:
+            body["non_field_errors" if name == "__all__" else name] = messages
+    return body
+
+
+def screening_values_checked(criteria, trial, assessed_on, values: dict) -> dict:
+    """The screening values as the page's form reads them (``EligibilityValuesForm``: each value's type,
+    bounds, choices and unit); a 400 naming each refused value under ``values``."""
+    from trialrules.eligibility import inputs_needed
+
+    specs = {spec.name: spec for spec in inputs_needed(criteria)}
+    names = set(specs) | {f"{name}_unit" for name, spec in specs.items() if len(spec.units) > 1}
+    errors = {name: [f"Not a screening value of {trial.code}: one of {', '.join(sorted(names))}."]
+              for name in sorted(set(values) - names)}
+    data = {f"{name}_unit": spec.units[0] for name, spec in specs.items() if len(spec.units) > 1}
+    for name, value in values.items():
+        if name in specs and specs[name].kind == "bool" and value is not None:
+            try:
+                value = serializers.BooleanField().to_internal_value(value)
+            except serializers.ValidationError as exc:
+                errors[name] = list(exc.detail)
+        data[name] = value
+    if errors:
+        raise serializers.ValidationError({"values": errors})
+    form = EligibilityValuesForm({**data, "assessed_on": assessed_on}, criteria=criteria)
+    if not form.is_valid():
+        raise serializers.ValidationError(_service_errors(ValidationError(form.errors.as_data()), "values", names))
+    return form.values()
 
 
 class VoidFilterSet(filters.FilterSet):
@@ -211,22 +443,122 @@ class ScreeningFilter(VoidFilterSet):
 @extend_schema_view(
     list=extend_schema(responses={200: ScreeningSerializer(many=True), **READ_ERRORS}),
     retrieve=extend_schema(responses={200: ScreeningSerializer, **READ_ERRORS}),
+    create=extend_schema(request=ScreeningStartSerializer, responses={201: ScreeningSerializer, **WRITE_ERRORS}),
+    values=extend_schema(request=ScreeningValuesSerializer, responses={200: ScreeningSerializer, **WRITE_ERRORS}),
+    judge=extend_schema(request=ScreeningJudgementsSerializer, responses={200: ScreeningSerializer, **WRITE_ERRORS}),
+    decide=extend_schema(request=ScreeningDecisionSerializer, responses={200: ScreeningSerializer, **WRITE_ERRORS}),
 )
 class ScreeningViewSet(viewsets.ReadOnlyModelViewSet):
-    """Screening records (void ones included, with their reason); identity null for a data manager."""
+    """Screening records (void ones included, with their reason); identity null for a data manager. The
+    screening pages' writes, through ``screening.services`` as the pages: a new candidate with consent (POST,
+    a coordinator of the site), then by the site staff of the record's site its values, the judgements
+    (those the protocol reserves: the investigator) and the decision, eligible or screen failure."""
 
     queryset = ScreeningRecord.objects.none()
     serializer_class = ScreeningSerializer
     permission_classes = [WriteRoles]
     pagination_class = ApiPagination
     filterset_class = ScreeningFilter
+    write_roles = {"create": (Role.COORDINATOR,), "values": SITE_ROLES, "judge": SITE_ROLES, "decide": SITE_ROLES}
 
     def get_queryset(self):
         return (
             ScreeningRecord.all_objects.filter(readable(self.request.user))
-            .select_related("trial", "site", "part")
+            .select_related("trial", "site", "part", "consent_obtained_by", "decided_by")
             .order_by("trial__code", "number")
         )
+
+    def _answer(self, record, status_code=status.HTTP_200_OK):
+        return Response(self.get_serializer(self.get_queryset().get(pk=record.pk)).data, status=status_code)
+
+    def create(self, request, *args, **kwargs):
+        """A new candidate with the consent (the new-screening page): a coordinator, at one of its sites."""
+        data = ScreeningStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, values = request.user, dict(data.validated_data)
+        code = values.pop("trial")
+        try:
+            trial = access_trial(user, code, roles=(Role.COORDINATOR,))
+        except Http404:
+            raise ValidationError({"trial": f"No such trial: {code}."}) from None
+        sites = sites_for(user, trial, roles=[Role.COORDINATOR])
+        site = sites.filter(code=values.pop("site")).first()
+        if site is None:
+            raise ValidationError({"site": f"Choose a site where you are a coordinator of {trial.code}."})
+        obtained_by = values.pop("consent_obtained_by", None)
+        if obtained_by:
+            staff = staff_for(trial, sites).filter(username=obtained_by).first()
+            if staff is None:
+                raise ValidationError({"consent_obtained_by": f"Not one of the {trial.code} staff of your sites: "
+                                                              f"{obtained_by}."})
+        else:
+            staff = user
+        record = screening_services.screening_start(
+            trial=trial, site=site, user=user, consent_obtained_by=staff, **values
+        )
+        return self._answer(record, status.HTTP_201_CREATED)
+
+    def _writable(self, request) -> ScreeningRecord:
+        record = self.get_object()
+        require_writer(request.user, record, SITE_ROLES, "Only the site staff of the record's site change it.")
+        if record.voided_at is not None:
+            raise ValidationError("This screening record is void: it is not changed.")
+        return record
+
+    @action(detail=True, methods=["post"])
+    def values(self, request, pk=None):
+        """The screening values and the day they were assessed (the record's values form)."""
+        record = self._writable(request)
+        data = ScreeningValuesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        given = data.validated_data
+        criteria = screening_services.criteria_for(record.trial, record.part)
+        values = screening_values_checked(criteria, record.trial, given["assessed_on"], given["values"])
+        try:
+            record = screening_services.screening_values_record(
+                record=record,
+                user=request.user,
+                assessed_on=given["assessed_on"],
+                values=values,
+                confirm_unusual=given["confirm_unusual"],
+                unusual_reason=given["unusual_reason"],
+            )
+        except ValidationError as exc:
+            raise serializers.ValidationError(_service_errors(exc, "values", set(given["values"]))) from None
+        return self._answer(record)
+
+    @action(detail=True, methods=["post"])
+    def judge(self, request, pk=None):
+        """People's judgements of the judgement criteria (the record's judgements form)."""
+        record = self._writable(request)
+        data = ScreeningJudgementsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        judgements = data.validated_data["judgements"]
+        codes = {c.code for c in screening_services.criteria_for(record.trial, record.part) if c.kind == "judgement"}
+        unknown = sorted(set(judgements) - codes)
+        if unknown:
+            raise serializers.ValidationError({"judgements": {
+                code: [f"Not a judgement criterion of {record.trial.code}: one of {', '.join(sorted(codes))}."]
+                for code in unknown}})
+        try:
+            record = screening_services.screening_judge(record=record, user=request.user, judgements=judgements)
+        except ValidationError as exc:
+            raise serializers.ValidationError(_service_errors(exc, "judgements", codes)) from None
+        return self._answer(record)
+
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        """Confirm the candidate eligible (every criterion met) or record a screen failure."""
+        record = self._writable(request)
+        data = ScreeningDecisionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["eligibility"] == "eligible":
+            record = screening_services.screening_confirm_eligible(record=record, user=request.user)
+        else:
+            record = screening_services.screening_fail(
+                record=record, user=request.user, reason=data.validated_data["reason"]
+            )
+        return self._answer(record)
 
 
 # --- the subject's records ------------------------------------------------------------------------------
@@ -325,10 +657,14 @@ class DoseCreateSerializer(serializers.Serializer):
     unusual_reason = CheckedCharField(multiline=True, required=False, allow_blank=True, default="", max_length=500)
 
 
-class DoseFilter(SubjectRecordFilter):
+class DrugCycleFilter(SubjectRecordFilter):
+    """A subject's records of one drug and cycle (doses, oral dispensing)."""
+
     drug = filters.CharFilter(field_name="drug__name", help_text="A drug's name.")
     cycle = filters.NumberFilter()
 
+
+class DoseFilter(DrugCycleFilter):
     class Meta:
         model = DoseAdministration
         fields = ["trial", "site", "subject", "drug", "cycle", "voided"]

@@ -5,17 +5,18 @@ trial-level objects are what the pages show (trials.access.trials_for)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.common import CODE_REGEX, READ_ERRORS, ApiPagination, WriteRoles
+from api.common import CODE_REGEX, READ_ERRORS, WRITE_ERRORS, ApiPagination, CheckedCharField, WriteRoles
 from escalation.models import Cohort
-from trials.access import trials_for
-from trials.models import DoseLevel, Drug, Part, Site, Trial
+from trials.access import access_trial, trials_for
+from trials.models import DoseLevel, Drug, Part, Role, Site, Trial
 
 
 class DrugSerializer(serializers.ModelSerializer):
@@ -64,6 +65,17 @@ class TrialSerializer(serializers.ModelSerializer):
                   "dose_levels", "parts", "cohorts"]
 
 
+class IntermediateLevelSerializer(serializers.Serializer):
+    lower = serializers.IntegerField(min_value=1, help_text="The id of the level below the new one.")
+    upper = serializers.IntegerField(min_value=1, help_text="The id of the adjacent level above it.")
+    label = CheckedCharField(max_length=100, help_text="e.g. 450 mg")
+    doses = serializers.DictField(
+        child=serializers.DecimalField(max_digits=9, decimal_places=3, min_value=0),
+        help_text="Drug name -> amount (the drug's unit), one for every drug of the trial.")
+    reason = CheckedCharField(multiline=True, min_length=10, max_length=2000,
+                              help_text="Why the level is added (kept in the audit history).")
+
+
 class ProtocolSerializer(serializers.ModelSerializer):
     definition = serializers.DictField(help_text="The protocol file as loaded (docs/protocols.md).")
 
@@ -86,6 +98,7 @@ class TrialViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Trial.objects.none()  # the schema's model; the rows: get_queryset
     serializer_class = TrialSerializer
     permission_classes = [WriteRoles]
+    write_roles = {"intermediate_level": (Role.INVESTIGATOR,)}
     pagination_class = ApiPagination
     lookup_field = "code"
     lookup_value_regex = CODE_REGEX
@@ -98,6 +111,38 @@ class TrialViewSet(viewsets.ReadOnlyModelViewSet):
     def protocol(self, request, code=None):
         """The protocol as loaded from its file (``trial.definition``), with the file's name and SHA-256."""
         return Response(ProtocolSerializer(self.get_object()).data)
+
+    @extend_schema(request=IntermediateLevelSerializer, responses={201: DoseLevelSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"], url_path="intermediate-level", serializer_class=IntermediateLevelSerializer)
+    def intermediate_level(self, request, code=None):
+        """Add a dose level between two adjacent ones (``escalation.services.dose_level_add_intermediate``): an
+        investigator of the trial, with the reason; each drug's dose between its two neighbours'."""
+        from escalation.services import dose_level_add_intermediate
+
+        trial = access_trial(request.user, code, roles=(Role.INVESTIGATOR,))
+        form = IntermediateLevelSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        levels = {level.pk: level for level in trial.dose_levels.filter(pk__in=(data["lower"], data["upper"]))}
+        for name in ("lower", "upper"):
+            if data[name] not in levels:
+                raise ValidationError({name: "Choose a dose level of this trial."})
+        drugs = list(trial.drugs.values_list("name", flat=True))
+        doses = data["doses"]
+        missing, unknown = [d for d in drugs if d not in doses], [d for d in doses if d not in drugs]
+        if unknown:
+            raise ValidationError({"doses": f"{unknown[0]} is not a drug of this trial ({', '.join(drugs)})."})
+        if missing:
+            raise ValidationError({"doses": f"Give the {missing[0]} dose."})
+        try:
+            level = dose_level_add_intermediate(trial=trial, user=request.user, lower=levels[data["lower"]],
+                                                upper=levels[data["upper"]], label=data["label"], doses=doses,
+                                                reason=data["reason"])
+        except ValidationError as exc:  # the service's form-wide errors (key None): ``non_field_errors``
+            if hasattr(exc, "error_dict") and None in exc.error_dict:
+                exc.error_dict["__all__"] = exc.error_dict.pop(None)
+            raise
+        return Response(DoseLevelSerializer(level).data, status=status.HTTP_201_CREATED)
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -137,8 +182,6 @@ class SiteViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return (Site.objects.filter(trials__in=trials_for(self.request.user)).distinct().order_by("code")
                 .prefetch_related("trials"))
-
-
 
 
 def register(router) -> None:

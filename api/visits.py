@@ -1,12 +1,14 @@
 """API: planned visits (recording one done or missed through visits.services, as the visit page) and the
-subjects' follow-up anchors (read; changed as corrections through records/). Same read scope as the
-subject records (api.subjects)."""
+subjects' follow-up anchors (recorded once through ``visits.services.follow_up_set``, as the follow-up page;
+changed afterwards as corrections through records/). Same read scope as the subject records (api.subjects)."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -19,8 +21,9 @@ from api.common import (
     WriteRoles,
     require_writer,
 )
+from subjects.models import Subject
 from trials.access import readable_subjects
-from trials.models import SITE_ROLES
+from trials.models import SITE_ROLES, Role
 from visits import services
 from visits.models import FollowUp, PlannedVisit
 
@@ -108,6 +111,28 @@ class FollowUpSerializer(BlankChoicesMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class FollowUpInputSerializer(serializers.Serializer):
+    """The follow-up page's form (visits.forms.FollowUpForm): every anchor optional; the service checks them
+    against the doses, today and each other (errors name the field)."""
+
+    subject = serializers.IntegerField(min_value=1, help_text="Subject id (one with no follow-up recorded yet).")
+    last_dose = serializers.DateField(required=False, allow_null=True, default=None,
+                                      help_text="Last dose (end of treatment): plans EOT and the safety follow-up.")
+    new_therapy = serializers.DateField(required=False, allow_null=True, default=None,
+                                        help_text="New anti-tumour therapy started on (ends the safety follow-up).")
+    clinical_progression = serializers.DateField(required=False, allow_null=True, default=None,
+                                                 help_text="Clinical progression (without RECIST imaging) on.")
+    last_known_alive = serializers.DateField(required=False, allow_null=True, default=None,
+                                             help_text="The last contact showing the subject alive.")
+    follow_up_end = serializers.DateField(required=False, allow_null=True, default=None,
+                                          help_text="Follow-up ended on (the date of death when by death).")
+    follow_up_end_reason = serializers.ChoiceField(choices=FollowUp.EndReason.choices, required=False,
+                                                   allow_blank=True, default="",
+                                                   help_text="Why follow-up ended (with `follow_up_end`).")
+    death_cause = CheckedCharField(required=False, allow_blank=True, default="", max_length=300,
+                                   help_text="Cause of death (only when follow-up ended by death).")
+
+
 class FollowUpFilter(filters.FilterSet):
     trial = filters.CharFilter(field_name="subject__trial__code", help_text="A trial's code.")
     site = filters.CharFilter(field_name="subject__site__code", help_text="A site's code.")
@@ -119,7 +144,9 @@ class FollowUpFilter(filters.FilterSet):
 
 
 @extend_schema_view(list=extend_schema(responses={200: FollowUpSerializer(many=True), **READ_ERRORS}),
-                    retrieve=extend_schema(responses={200: FollowUpSerializer, **READ_ERRORS}))
+                    retrieve=extend_schema(responses={200: FollowUpSerializer, **READ_ERRORS}),
+                    create=extend_schema(request=FollowUpInputSerializer,
+                                         responses={201: FollowUpSerializer, **WRITE_ERRORS}))
 class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
     """Each subject's follow-up anchors (end of treatment, new therapy, end of follow-up, last known alive)."""
 
@@ -128,10 +155,36 @@ class FollowUpViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [WriteRoles]
     pagination_class = ApiPagination
     filterset_class = FollowUpFilter
+    write_roles = {"create": (Role.COORDINATOR,)}
 
     def get_queryset(self):
         return (FollowUp.objects.filter(subject__in=readable_subjects(self.request.user).values("pk"))
                 .select_related("subject", "updated_by").order_by("subject__code"))
+
+    def create(self, request, *args, **kwargs):
+        """Record a subject's follow-up anchors (the follow-up page, ``visits.services.follow_up_set``): a
+        coordinator of the subject's site; the visit plan is regenerated. Recorded once: a subject whose
+        follow-up exists is refused (400 on `subject`); change it by a correction with a reason
+        (``records/follow-up/<id>/correct/``). A subject the user cannot read: 400 on `subject`."""
+        data = FollowUpInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        pk = values.pop("subject")
+        subject = readable_subjects(request.user).filter(pk=pk).first()
+        if subject is None:
+            raise ValidationError({"subject": f"No such subject: {pk}."})
+        require_writer(request.user, subject, (Role.COORDINATOR,),
+                       "Only a coordinator of the subject's site records the follow-up.")
+        with transaction.atomic():
+            Subject.objects.select_for_update().filter(pk=subject.pk).first()  # one first recording at a time
+            existing = FollowUp.objects.filter(subject=subject).first()
+            if existing is not None:
+                raise ValidationError({"subject": "This subject's follow-up is already recorded: change it by a "
+                                                  f"correction with a reason (records/follow-up/{existing.pk}/"
+                                                  "correct/)."})
+            follow_up = services.follow_up_set(subject=subject, user=request.user, **values)
+        return Response(self.get_serializer(self.get_queryset().get(pk=follow_up.pk)).data,
+                        status=status.HTTP_201_CREATED)
 
 
 def register(router) -> None:

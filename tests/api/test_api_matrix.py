@@ -77,6 +77,12 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     "subject-detail GET":                    (403, 200, 404, 200, 200, 200, 404, 404),
     "screening-record-list GET":             (403, 200, 200, 200, 200, 200, 200, 200),
     "screening-record-detail GET":           (403, 200, 404, 200, 200, 200, 404, 404),
+    # Screening writes (the screening pages): a coordinator starts one at its site (site B's: 400 on `site`); the
+    # site staff of the record's site record values, judgements and the decision.
+    "screening-record-list POST":            (403, 201, 400, 403, 403, 403, 403, 400),
+    "screening-record-values POST":          (403, 200, 404, 200, 403, 403, 403, 404),
+    "screening-record-judge POST":           (403, 200, 404, 200, 403, 403, 403, 404),
+    "screening-record-decide POST":          (403, 200, 404, 200, 403, 403, 403, 404),
     # Doses: coordinators of the subject's site record them; a subject out of reach is a 400 on `subject`.
     "dose-list GET":                         (403, 200, 200, 200, 200, 200, 200, 200),
     "dose-list POST":                        (403, 201, 400, 403, 403, 403, 403, 400),
@@ -90,12 +96,24 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     # A role that holds the write's role nowhere is refused before anything is read (api.common.WriteRoles): 403,
     # not 404; the outsider is an investigator elsewhere: the event does not exist for it.
     "adverse-event-adjudicate POST":         (403, 403, 403, 200, 403, 403, 403, 404),
+    # The subject's end of treatment / off study: its site's staff; the gate override and the continuation
+    # exception: an investigator of its site (a coordinator anywhere is refused by role: 403).
+    "subject-status POST":                   (403, 200, 404, 200, 403, 403, 403, 404),
+    "subject-gate-override POST":            (403, 403, 403, 201, 403, 403, 403, 404),
+    "subject-continuation POST":             (403, 403, 403, 201, 403, 403, 403, 404),
+    # Oral drug dispensing: read with the subject's records; recorded and returned by a coordinator of its site.
+    "dispensing-list GET":                   (403, 200, 200, 200, 200, 200, 200, 200),
+    "dispensing-list POST":                  (403, 201, 400, 403, 403, 403, 403, 400),
+    "dispensing-detail GET":                 (403, 200, 404, 200, 200, 200, 404, 404),
+    "dispensing-return POST":                (403, 200, 404, 403, 403, 403, 403, 404),
     # Visits: site staff of the subject's site record them (missed, with the reason).
     "visit-list GET":                        (403, 200, 200, 200, 200, 200, 200, 200),
     "visit-detail GET":                      (403, 200, 404, 200, 200, 200, 404, 404),
     "visit-record POST":                     (403, 200, 404, 200, 403, 403, 403, 404),
     "follow-up-list GET":                    (403, 200, 200, 200, 200, 200, 200, 200),
     "follow-up-detail GET":                  (403, 200, 404, 200, 200, 200, 404, 404),
+    # The follow-up page's first recording: a coordinator of the subject's site (a subject out of reach: 400).
+    "follow-up-list POST":                   (403, 201, 400, 403, 403, 403, 403, 400),
     "record-kind-list GET":                  (403, 200, 200, 200, 200, 200, 200, 200),
     # Decisions: everyone of the trial reads (the sponsor de-identified); the pending one is the investigator's
     # to sign (with password and one-time code).
@@ -124,6 +142,9 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     "tumour-assessment-list GET":            (403, 200, 200, 200, 200, 200, 200, 200),
     "tumour-assessment-list POST":           (403, 201, 400, 201, 403, 403, 403, 400),
     "tumour-assessment-detail GET":          (403, 200, 404, 200, 200, 200, 404, 404),
+    # The baseline scan (site staff, as a time point); the review: an investigator of the subject's site.
+    "tumour-assessment-baseline POST":       (403, 201, 400, 201, 403, 403, 403, 400),
+    "tumour-assessment-review POST":         (403, 403, 403, 200, 403, 403, 403, 404),
     "subject-response-list GET":             (403, 200, 200, 200, 200, 200, 200, 200),
     "subject-response-detail GET":           (403, 200, 404, 200, 200, 200, 404, 404),
     "efficacy-detail GET":                   (403, 200, 200, 200, 403, 403, 200, 404),
@@ -136,6 +157,16 @@ EXPECTED: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     "pk-result-list GET":                    (403, 200, 200, 200, 200, 200, 200, 200),
     "pk-result-detail GET":                  (403, 200, 404, 200, 200, 200, 404, 404),
     "pk-summary-detail GET":                 (403, 200, 200, 200, 200, 200, 200, 404),
+    # Shipments: the site staff of the box's site read and make them (a site not one's own: 400 on `site`); λz
+    # points: the trial's pharmacokineticists only (none in this world: tests/api/test_api_pk_writes.py);
+    # the results file: its pharmacokineticists and site coordinators (site B's sees no site A sample: 400).
+    "pk-shipment-list GET":                  (403, 200, 200, 200, 200, 200, 200, 200),
+    "pk-shipment-list POST":                 (403, 201, 400, 201, 403, 403, 403, 400),
+    "pk-shipment-detail GET":                (403, 200, 404, 200, 404, 404, 404, 404),
+    "pk-lambda-z-list POST":                 (403, 403, 403, 403, 403, 403, 403, 403),
+    "pk-import-list POST":                   (403, 201, 400, 403, 403, 403, 403, 400),
+    # An intermediate dose level: an investigator of the trial (the outsider's trial is another: 404).
+    "trial-intermediate-level POST":         (403, 403, 403, 201, 403, 403, 403, 404),
     # Queries: read by whoever reads the record; raised by the investigator, the monitor and the data manager;
     # answered by the site's staff; closed and re-opened by a raiser role.
     "query-list GET":                        (403, 200, 200, 200, 200, 200, 200, 200),
@@ -204,6 +235,7 @@ LISTS: dict[str, tuple[str, ...]] = {
     "dose-list GET": SITE_A_READERS,
     "assessment-list GET": SITE_A_READERS,
     "adverse-event-list GET": SITE_A_READERS,
+    "dispensing-list GET": SITE_A_READERS,
     "visit-list GET": SITE_A_READERS,
     "follow-up-list GET": SITE_A_READERS,
     "record-kind-list GET": ("coordinator", "coordinator_b", "investigator", "monitor", "data_manager", "sponsor",
@@ -215,6 +247,7 @@ LISTS: dict[str, tuple[str, ...]] = {
     "tumour-assessment-list GET": SITE_A_READERS,
     "subject-response-list GET": SITE_A_READERS,
     "pk-sample-list GET": ("coordinator", "investigator", "monitor", "data_manager"),
+    "pk-shipment-list GET": ("coordinator", "investigator"),
     "pk-result-list GET": ("coordinator", "investigator", "monitor", "data_manager"),
     "query-list GET": SITE_A_READERS,
     "verification-list GET": SITE_A_READERS,
@@ -340,6 +373,9 @@ def world(site_a, site_b, bat6005):
     levels = list(trial.dose_levels.order_by("rank"))
     # One more eligible screening record (not enrolled: corrected and voided as a screening record).
     free_screening = eligible_screening(trial, site_a, coordinator, initials=INITIALS, date_of_birth=BIRTH)
+    # And one still in screening (values and judgements recorded, not decided): the screening writes' record.
+    in_screening = eligible_screening(trial, site_a, coordinator, initials=INITIALS, date_of_birth=BIRTH,
+                                      confirm=False)
     # The decision last: a change to the trial's data after it would invalidate it.
     decision = decision_recommend(trial=trial)
     assert decision.status == EscalationDecision.Status.PENDING
@@ -387,6 +423,7 @@ def world(site_a, site_b, bat6005):
         "declaration": declaration, "signature": signature, "query": query, "closed_query": closed,
         "verification": verification,
         "export_job": export_job, "free_screening": free_screening, "scan": scan, "objects": objects,
+        "in_screening": in_screening,
         "pending_samples": pending_samples, "levels": levels, "dose_day": dose_day,
     }
 
@@ -402,6 +439,7 @@ def _values(world, key: str) -> dict:
         "trial": trial.code, "site": world["site_a"].code, "efficacy": trial.code, "pk-summary": trial.code,
         "subject": subject.pk, "subject-response": subject.pk, "screening-record": world["objects"]["screening"].pk,
         "dose": world["objects"]["dose"].pk, "assessment": world["objects"]["assessment"].pk,
+        "dispensing": world["objects"]["dispensing"].pk,
         "visit": world["objects"]["visit"].pk, "follow-up": world["objects"]["follow-up"].pk,
         "decision": world["decision"].pk, "signature": world["signature"].pk,
         "rp2d-declaration": world["declaration"].pk, "intrapatient-escalation": world["agreement"].pk,
@@ -409,14 +447,24 @@ def _values(world, key: str) -> dict:
         "pk-result": world["objects"]["lab-result"].pk, "query": world["query"].pk,
         "verification": world["verification"].pk, "export-job": world["export_job"].pk,
     }
+    if name in ("screening-record-values", "screening-record-judge", "screening-record-decide"):
+        return {"pk": world["in_screening"].pk}
     if name == "adverse-event-adjudicate":
         return {"pk": world["proposed"].pk}
     if name == "adverse-event-detail":
         return {"pk": world["event"].pk}
+    if name == "subject-gate-override":
+        return {"pk": world["undosed"].pk}
     if name == "query-reopen":
         return {"pk": world["closed_query"].pk}
     if name in ("pk-sample-collect", "pk-sample-missed"):
         return {"pk": world["pending_samples"][0 if name.endswith("collect") else 1].pk}
+    if name == "pk-shipment-detail":
+        from pk.models import Shipment
+
+        return {"pk": Shipment.objects.get(trial=trial).pk}
+    if name == "trial-intermediate-level":
+        return {"code": trial.code}
     base = name.rsplit("-", 1)[0]
     value = by_name.get(base)
     return {"code": value, "pk": value}
@@ -467,13 +515,37 @@ def _body(world, key: str, role: str) -> dict:
         return {"reason": "Entered for the wrong subject."}
     bodies = {
         "subject-list POST": {"trial": trial.code, "screening": world["free_screening"].pk},
+        "screening-record-list POST": {"trial": trial.code, "site": world["site_a"].code, "initials": INITIALS,
+                                       "date_of_birth": str(BIRTH), "sex": "F", "consent_form_version": "v1.0",
+                                       "consent_date": today},
+        "screening-record-values POST": {"assessed_on": str(world["in_screening"].assessed_on + timedelta(days=1)),
+                                         "values": {"ecog": "1"}},  # the one value LVGN6051 reads
+        # A judgement the coordinator recorded (not one the protocol reserves), met -> not met.
+        "screening-record-judge POST": {"judgements": {sorted(
+            code for code, j in world["in_screening"].judgements.items()
+            if j["by"] == world["people"]["coordinator"].pk)[0]: False}},
+        "screening-record-decide POST": {"eligibility": "eligible"},
         "dose-list POST": {"subject": world["subjects"][2].pk, "drug": trial.drugs.get(name="LVGN6051").pk,
                            "cycle": 2, "day": 1, "administered_at": (timezone.now() - timedelta(hours=1)).isoformat()},
         "assessment-list POST": {"subject": subject.pk, "kind": "labs", "assessed_on": today},
         "adverse-event-list POST": {"subject": subject.pk, "term": "Nausea", "grade": 1, "onset_date": today,
                                     "attribution": "unrelated"},
         "adverse-event-adjudicate POST": {"decision": "confirm"},
+        "subject-status POST": {"action": "end_treatment", "last_dose": str(world["dose_day"]),
+                                "reason": "progression"},
+        "subject-gate-override POST": {"gate": "stagger", "reason": "The sponsor agreed to an earlier start."},
+        "subject-continuation POST": {"reason": "Ongoing partial response; the sponsor agreed."},
+        "dispensing-list POST": {"subject": world["subjects"][2].pk, "drug": trial.drugs.get(name="Anlotinib").pk,
+                                 "cycle": 1, "dispensed_on": str(world["dose_day"]), "tablets_dispensed": 14,
+                                 "first_dose_at": world["objects"]["dose"].administered_at.isoformat()},
+        "dispensing-return POST": {"returned_on": today, "tablets_returned": 0},
         "visit-record POST": {"action": "missed", "missed_reason": "Too ill to travel"},
+        "follow-up-list POST": {"subject": world["subjects"][2].pk, "last_known_alive": today},
+        "tumour-assessment-baseline POST": {
+            "subject": world["subjects"][1].pk, "assessed_on": str(world["dose_day"] - timedelta(days=3)),
+            "method": "CT", "lesions": [{"kind": "target", "organ": "liver", "diameter_mm": "25", "axis": "long"},
+                                        {"kind": "non_target", "organ": "bone"}]},
+        "tumour-assessment-review POST": {"response": "SD", "override_reason": "Lesion split judged as one lesion."},
         "decision-sign POST": {**creds, "meaning": "approved"},
         "rp2d-declaration-list POST": {**creds, "trial": trial.code, "dose_level": world["levels"][0].pk,
                                        "rationale": "MTD; 1/3 DLTs at this level, acceptable."},
@@ -496,6 +568,7 @@ def _body(world, key: str, role: str) -> dict:
         "verification-list POST": {"kind": "adverse-event", "object_id": world["event"].pk, "field": "term"},
         "verification-withdraw POST": {"reason": "Verified against the wrong source document."},
         "export-job-list POST": {"trial": trial.code, "format": "csv", "deidentified": True},
+        **_pk_bodies(world, key),
     }
     return bodies[key]
 
@@ -574,8 +647,59 @@ def _open_a_place(world):
     world["trial"].cohorts.filter(pk=world["subject"].cohort_id).update(capacity=4, status="open")
 
 
+def _enrol_undosed(world):
+    """A fourth subject, enrolled and not dosed yet (a first dose's timing gates may be overridden)."""
+    _open_a_place(world)
+    world["undosed"] = subject_enrol(trial=world["trial"], user=world["people"]["coordinator"],
+                                     screening=world["free_screening"])
+
+
+def _cap_the_cycles(world):
+    """A cycle maximum in the protocol (a continuation exception goes beyond it)."""
+    type(world["trial"]).objects.filter(pk=world["trial"].pk).update(max_cycles=6)
+
+
+def _collect_a_sample(world):
+    """A sample collected and not shipped nor analysed yet (the world's cycle-1 PK samples are both)."""
+    sample = world["pending_samples"][0]
+    sample_collect(sample=sample, user=world["people"]["coordinator"], collected_at=sample.nominal_at)
+    world["collected"] = sample
+
+
+def _pk_bodies(world, key: str) -> dict:
+    """The PK writes' payloads (shipment, results file, λz points) and the intermediate dose level's."""
+    from pk import selectors as pk_selectors
+    from pk.services import analyte_specs, schedule_for
+
+    trial, levels = world["trial"], world["levels"]
+    if key == "pk-shipment-list POST":
+        return {key: {"trial": trial.code, "site": world["site_a"].code, "samples": [world["collected"].pk],
+                      "lab": "Central PK lab", "shipped_at": timezone.now().isoformat(), "temperature": "frozen-70"}}
+    if key == "pk-import-list POST":
+        sample = world["collected"]
+        spec = analyte_specs(schedule_for(trial))[sample.analytes[0]]
+        result, unit = ("negative", "") if spec.kind == "ada" else (
+            (spec.categories[0], "") if spec.categories else ("1.5", spec.unit))
+        return {key: {"trial": trial.code, "file_name": "run2.csv",
+                      "text": f"sample_id,analyte,result,unit\n{sample.sample_id},{spec.code},{result},{unit}\n"}}
+    if key == "pk-lambda-z-list POST":
+        profile = pk_selectors.profile_for(world["subject"], 1, pk_selectors.pk_analyte(trial))
+        return {key: {"subject": world["subject"].pk, "cycle": 1,
+                      "times": [s.time for s in profile.samples if s.conc][-3:], "reason": "Terminal phase only."}}
+    if key == "trial-intermediate-level POST":
+        return {key: {"lower": levels[0].pk, "upper": levels[1].pk, "label": "LVGN6051 2 mg/kg + anlotinib 12 mg",
+                      "doses": {"LVGN6051": "2", "Anlotinib": "12"},
+                      "reason": "Two DLTs at 3 mg/kg: a level in between."}}
+    return {}
+
+
+SETUP_PK = {"pk-shipment-list POST": _collect_a_sample, "pk-import-list POST": _collect_a_sample}
+
 # What a write needs that the world does not hold (made in the write's savepoint, rolled back with it).
-SETUP = {"adverse-event-adjudicate POST": _propose_a_dlt, "subject-list POST": _open_a_place}
+SETUP = {"adverse-event-adjudicate POST": _propose_a_dlt, "subject-list POST": _open_a_place,
+         "subject-gate-override POST": _enrol_undosed, "subject-continuation POST": _cap_the_cycles}
+
+SETUP.update(SETUP_PK)
 
 
 def _request(world, role: str, key: str):
@@ -651,12 +775,18 @@ PAGE_OF: dict[str, str | None] = {
     "site-list GET": None, "site-detail GET": None, "record-kind-list GET": None,
     "subject-list GET": "subjects:list", "subject-list POST": "subjects:enrol", "subject-detail GET": "subjects:detail",
     "screening-record-list GET": "screening:list", "screening-record-detail GET": "screening:detail",
+    "screening-record-list POST": "screening:new", "screening-record-values POST": "screening:values",
+    "screening-record-judge POST": "screening:judge", "screening-record-decide POST": "screening:decide",
     "dose-list GET": "subjects:list", "dose-list POST": "subjects:dose_new", "dose-detail GET": "records:history[dose]",
     "assessment-list GET": "subjects:list", "assessment-list POST": "subjects:assessment_new",
     "assessment-detail GET": "records:history[assessment]",
     "adverse-event-list GET": "subjects:ae_list", "adverse-event-list POST": "subjects:ae_new",
     "adverse-event-detail GET": "subjects:ae_detail",
     "adverse-event-adjudicate POST": "records:correct[dlt-adjudication]",
+    "subject-status POST": "subjects:status", "subject-gate-override POST": "subjects:gate_override",
+    "subject-continuation POST": "subjects:continuation",
+    "dispensing-list GET": "subjects:list", "dispensing-list POST": "subjects:dispensing_new",
+    "dispensing-detail GET": "records:history[dispensing]", "dispensing-return POST": "subjects:dispensing_return",
     "visit-list GET": "visits:list", "visit-detail GET": "visits:calendar", "visit-record POST": "visits:record",
     "follow-up-list GET": "visits:list", "follow-up-detail GET": "records:history[follow-up]",
     "decision-list GET": "escalation:decision", "decision-detail GET": "escalation:decision",
@@ -670,6 +800,8 @@ PAGE_OF: dict[str, str | None] = {
     "intrapatient-escalation-sign POST": "escalation:intrapatient_detail",
     "tumour-assessment-list GET": "response:subject", "tumour-assessment-list POST": "response:timepoint_new",
     "tumour-assessment-detail GET": "records:history[tumour-scan]",
+    "tumour-assessment-baseline POST": "response:baseline", "tumour-assessment-review POST": "response:review",
+    "follow-up-list POST": "visits:follow_up",
     "subject-response-list GET": "response:subject", "subject-response-detail GET": "response:subject",
     "efficacy-detail GET": "response:efficacy",
     "pk-sample-list GET": "pk:subject", "pk-sample-detail GET": "pk:subject",
@@ -684,6 +816,9 @@ PAGE_OF: dict[str, str | None] = {
     "export-job-list GET": "exports:jobs", "export-job-list POST": "exports:trial",
     # A job is its requester's alone (the jobs page lists one's own): the world's job is the sponsor's.
     "export-job-detail GET": None, "export-job-download GET": "exports:download",
+    "pk-shipment-list GET": "pk:shipments", "pk-shipment-list POST": "pk:shipments",
+    "pk-shipment-detail GET": "pk:shipment", "pk-lambda-z-list POST": "pk:lambda_z", "pk-import-list POST": "pk:import",
+    "trial-intermediate-level POST": "escalation:intermediate_level",
 }
 for _slug in _RECORD_RIGHTS:
     for _view, _method in (("history", "GET"), ("correct", "POST"), ("void", "POST")):
