@@ -343,14 +343,18 @@ class DecisionSerializer(serializers.Serializer):
         return SignatureSerializer(decision.signatures.select_related("decision__trial"), many=True,
                                    context=self.context).data
 
+def meaning_field(*meanings) -> serializers.ChoiceField:
+    """The signature meanings a signing endpoint accepts."""
+    return serializers.ChoiceField(choices=[(m.value, m.label) for m in meanings])
+
+
 class DecisionSignSerializer(CredentialsSerializer):
     """Sign a decision: an investigator approves (possibly deciding otherwise, justified) or rejects a pending
     decision; a sponsor, where the protocol asks for it, concurs or declines. Comments are required when not
     approving."""
 
-    meaning = serializers.ChoiceField(choices=[(m.value, m.label) for m in (
-        Signature.Meaning.APPROVED, Signature.Meaning.REJECTED, Signature.Meaning.CONCURRED,
-        Signature.Meaning.DECLINED)])
+    meaning = meaning_field(Signature.Meaning.APPROVED, Signature.Meaning.REJECTED, Signature.Meaning.CONCURRED,
+                            Signature.Meaning.DECLINED)
     comment = CheckedCharField(multiline=True, required=False, allow_blank=True, default="")
     next_dose_level = serializers.PrimaryKeyRelatedField(
         queryset=DoseLevel.objects.all(), required=False, allow_null=True, default=None,
@@ -538,11 +542,15 @@ class Rp2dDeclareSerializer(CredentialsSerializer):
     cohorts = Rp2dCohortInputSerializer(many=True, required=False, default=list)
 
 
-class Rp2dSignSerializer(CredentialsSerializer):
-    meaning = serializers.ChoiceField(choices=[(m.value, m.label) for m in (Signature.Meaning.DECLARED,
-                                                                               Signature.Meaning.OBJECTED)])
+# A signature that approves or objects (the RP2D, an intra-patient escalation): the credentials, a meaning,
+# a comment when objecting. (No docstring: the schema describes it as its credentials.)
+class AgreementSignSerializer(CredentialsSerializer):
     comment = CheckedCharField(multiline=True, required=False, allow_blank=True, default="",
                                help_text="Required when you do not approve.")
+
+
+class Rp2dSignSerializer(AgreementSignSerializer):
+    meaning = meaning_field(Signature.Meaning.DECLARED, Signature.Meaning.OBJECTED)
 
 
 class Rp2dFilter(django_filters.FilterSet):
@@ -695,11 +703,8 @@ class IntraPatientRequestSerializer(CredentialsSerializer):
                                                            "initials, dates of birth or other identifying details.")
 
 
-class IntraPatientSignSerializer(CredentialsSerializer):
-    meaning = serializers.ChoiceField(choices=[(m.value, m.label) for m in (Signature.Meaning.AGREED,
-                                                                               Signature.Meaning.OBJECTED)])
-    comment = CheckedCharField(multiline=True, required=False, allow_blank=True, default="",
-                               help_text="Required when you do not approve.")
+class IntraPatientSignSerializer(AgreementSignSerializer):
+    meaning = meaning_field(Signature.Meaning.AGREED, Signature.Meaning.OBJECTED)
 
 
 class IntraPatientFilter(django_filters.FilterSet):
