@@ -6,12 +6,14 @@ import math
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trialrules.escalation import Design, Outcome, recommend
 from trialrules.protocol_design import ProtocolDesignError, design_from_protocol, level_labels
 from trialrules.simulation import (
     OperatingCharacteristics,
+    _decision_key,
     check_probabilities,
     clear_cache,
     exact,
@@ -92,12 +94,34 @@ def test_two_level_plain_3_plus_3_closed_form(p1, p2):
     assert oc.expected_subjects == pytest.approx([n1, n2], abs=1e-14)
 
 
-def brute_force(design, p, q):
-    """Independent enumeration: no state merging, the engine asked along every path."""
+def state_key(design, history):
+    """The state a history is in, computed from the history alone (independently of the state graph):
+    subjects and DLTs per level, the last level, and how accelerated titration went."""
+    n, t = [0] * design.n_levels, [0] * design.n_levels
+    for o in history:
+        n[o.dose_level - 1] += 1
+        t[o.dose_level - 1] += o.dlt
+    fate = "titrating" if design.titration_levels else "passed"
+    for o in history:
+        if o.dose_level > design.titration_levels:
+            fate = "passed"
+            break
+        if o.dlt or o.tox2:
+            fate = o.dose_level
+            break
+    return tuple(n), tuple(t), history[-1].dose_level if history else 0, fate
+
+
+def brute_force(design, p, q, keys=None):
+    """Independent enumeration: no state merging, the engine asked along every path.
+
+    With `keys` (a set), the state key of every history visited is added to it."""
     select = [0.0] * (design.n_levels + 1)
     subjects = [0.0] * design.n_levels
 
     def walk(history, weight):
+        if keys is not None:
+            keys.add(state_key(design, history))
         dec = recommend(design, history)
         if not dec.continue_trial:
             select[dec.recommended_dose_level or 0] += weight
@@ -129,13 +153,73 @@ def brute_force(design, p, q):
     ],
     ids=str,
 )
-def test_exact_matches_brute_force_enumeration(design):
+def test_exact_and_state_graph_match_brute_force_enumeration(design):
     p = [0.1, 0.3, 0.5]
     q = [0.4, 0.2, 0.3]
     oc = exact(design, p, q)
-    select, subjects = brute_force(design, p, q)
+    reached: set = set()
+    select, subjects = brute_force(design, p, q, keys=reached)
     assert oc.select == pytest.approx(select, abs=1e-12)
     assert oc.expected_subjects == pytest.approx(subjects, abs=1e-12)
+    # The graph has one state per distinct key reached by some path, no more, no fewer, and in each
+    # state the counts and the decision of its history.
+    graph = state_graph(design)
+    histories = [graph.history(s) for s in range(graph.size)]
+    assert {state_key(design, h) for h in histories} == reached
+    assert graph.size == len(reached)
+    for s, h in enumerate(histories):
+        n, t, _, _ = state_key(design, h)
+        assert graph.n[s].tolist() == list(n) and graph.t[s].tolist() == list(t)
+        dec = recommend(design, h)
+        assert bool(graph.stop[s]) == (not dec.continue_trial)
+        assert graph.add[s] == dec.add_subjects
+        assert graph.level[s] == ((dec.next_dose_level if dec.continue_trial else dec.recommended_dose_level) or 0)
+
+
+def assert_same_graph(a, b, *, rationales=True):
+    for name in ("n", "t", "stop", "level", "add", "branch_g", "succ", "topo"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape and (x == y).all(), name
+    assert a._parent == b._parent and a._batch == b._batch
+    assert [_decision_key(d) for d in a.decisions] == [_decision_key(d) for d in b.decisions]
+    if rationales:
+        assert [d.rationale for d in a.decisions] == [d.rationale for d in b.decisions]
+        assert a.engine_calls == b.engine_calls
+
+
+@pytest.mark.parametrize("design", DESIGNS, ids=str)
+def test_layered_builder_makes_the_graph_of_the_state_by_state_loop(design):
+    import trialrules.simulation as simulation
+
+    fast = simulation._build_fast(design)
+    assert_same_graph(fast, simulation._build(design, verify=False))
+    # the verifying build asks the engine in every state (same decisions, rationales may differ)
+    assert_same_graph(fast, simulation._build(design, verify=True), rationales=False)
+    assert fast.engine_calls < fast.size
+
+
+def test_a_hash_collision_falls_back_to_the_loop(monkeypatch):
+    import trialrules.simulation as simulation
+
+    design = DESIGNS[3]
+    reference = simulation._build(design, verify=False)
+    monkeypatch.setattr(simulation, "_hash", lambda a, b, c: (a & 3).astype(np.uint64))  # collides a lot
+    with pytest.raises(simulation._Collision):
+        simulation._build_fast(design)
+    clear_cache()
+    try:
+        assert_same_graph(state_graph(design), reference)
+    finally:
+        clear_cache()
+
+
+def test_many_levels_use_the_loop_and_match_brute_force():
+    design = Design(n_levels=11, allow_deescalate=True)  # packed counts do not fit 64 bits
+    p = [0.02 * i for i in range(1, 12)]
+    oc = exact(design, p)
+    select, subjects = brute_force(design, p, [0.0] * 11)
+    assert oc.select == pytest.approx(select, rel=1e-9, abs=1e-12)
+    assert oc.expected_subjects == pytest.approx(subjects, rel=1e-9, abs=1e-12)
 
 
 def test_bat6005_nothing_toxic_reaches_mad_at_the_top():
