@@ -141,7 +141,7 @@ def intrapatient_list(request, code: str):
     trial = access_trial(request.user, code, roles=(Role.INVESTIGATOR, Role.SPONSOR))
     subjects = intrapatient.visible_subjects(request.user).filter(trial=trial)
     if Role.SPONSOR not in roles_in(request.user, trial):
-        subjects = subjects.filter(at_staff_sites(request.user, [Role.INVESTIGATOR]))
+        subjects = subjects.filter(at_staff_sites(request.user, [Role.INVESTIGATOR], trial))
     subjects = subjects.order_by("code")
     context = {
         **_base_context(request.user, trial),

@@ -133,7 +133,7 @@ def review_records(user, trial, kind, *, subject: str = ""):
     path = owner_path(kind.model)
     queryset = kind.model._default_manager.all()
     if path == "":
-        queryset = queryset.filter(readable(user), trial=trial).select_related("site", "trial")
+        queryset = queryset.filter(readable(user, trial), trial=trial).select_related("site", "trial")
         code_lookup = "code" if kind.model._meta.model_name == "subject" else "number"
     else:
         queryset = queryset.filter(**{f"{path}__in": readable_subjects(user, trial).values("pk")})

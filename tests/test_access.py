@@ -116,3 +116,34 @@ def test_anonymous_api_and_login_page(client, bat6005):
     assert client.get(reverse("api-dashboard", args=["BAT6005"])).status_code in (401, 403)
     login_page = client.get(reverse("login"))
     assert login_page.status_code == 200 and b'name="password"' in login_page.content
+
+
+def test_the_scope_of_a_one_trial_page_names_that_trial_only(people, bat6005, site_a, site_b, subject_a):
+    """The access filter is built per trial where the page is per trial (issue 14): a user with roles at many
+    (trial, site) pairs gets, for one trial's page, one term naming that trial and its sites — and the same
+    rows as the filter over all their roles, narrowed to the trial."""
+    from django.db.models import Q
+
+    from tests.conftest import load_trial, member
+    from tests.factories import SiteFactory
+    from trials.access import at_staff_sites, subjects_for
+    from trials.models import Membership, Role
+
+    coordinator = people["coordinator"]
+    lvgn = load_trial("LVGN6051-ANLOTINIB")
+    for n in range(8):  # eight more sites in another trial
+        site = SiteFactory(code=f"SITE-X{n}")
+        lvgn.sites.add(site)
+        Membership.objects.create(user=coordinator, trial=lvgn, site=site, role=Role.COORDINATOR)
+    member(bat6005, Role.COORDINATOR, site_b, "other-coordinator")
+
+    scoped = at_staff_sites(coordinator, trial=bat6005)
+    assert scoped == Q(pk__in=[]) | Q(trial_id=bat6005.pk, site_id__in=[site_a.pk])
+    everywhere = at_staff_sites(coordinator)
+    assert len(everywhere.children) == 3  # the empty term, one per trial — not one per (trial, site)
+    sql = str(subjects_for(coordinator, bat6005).query)
+    assert str(lvgn.pk) not in sql.split("WHERE", 1)[1].replace(f'"trial_id" = {bat6005.pk}', "")
+    assert list(subjects_for(coordinator, bat6005)) == list(Subject.objects.filter(everywhere, trial=bat6005)) == [
+        subject_a]
+    assert not subjects_for(people["coordinator_b"], bat6005).exists()
+    assert at_staff_sites(people["sponsor"], trial=bat6005) == Q(pk__in=[])

@@ -19,15 +19,23 @@ def trials_for(user) -> QuerySet[Trial]:
 
 
 def roles_in(user, trial: Trial) -> set[str]:
+    known = getattr(trial, "_roles_of", None)  # read with the trial by access_trial, for this user
+    if known is not None and known[0] == user.pk:
+        return set(known[1])
     return set(Membership.objects.filter(user=user, trial=trial).values_list("role", flat=True))
 
 
 def access_trial(user, code: str, roles: tuple[str, ...] | None = None) -> Trial:
-    """The trial ``code`` if the user holds one of ``roles`` in it (any role when None); else 404/403."""
-    try:
-        trial = trials_for(user).get(code=code)
-    except Trial.DoesNotExist:
-        raise Http404("No such trial") from None
+    """The trial ``code`` if the user holds one of ``roles`` in it (any role when None); else 404/403.
+
+    One query: the user's memberships in the trial, with the trial; the roles stay on the returned trial for
+    :func:`roles_in` (same request, same user)."""
+    memberships = (list(Membership.objects.filter(user=user, trial__code=code).select_related("trial"))
+                   if getattr(user, "is_authenticated", False) else [])
+    if not memberships:
+        raise Http404("No such trial")
+    trial = memberships[0].trial
+    trial._roles_of = (user.pk, frozenset(m.role for m in memberships))
     if roles is not None and not roles_in(user, trial) & set(roles):
         raise PermissionDenied("Your role in this trial does not allow this.")
     return trial
@@ -39,13 +47,21 @@ def sites_for(user, trial: Trial, roles=SITE_ROLES):
     return Site.objects.filter(memberships__user=user, memberships__trial=trial, memberships__role__in=roles)
 
 
-def at_staff_sites(user, roles=SITE_ROLES) -> Q:
+def at_staff_sites(user, roles=SITE_ROLES, trial: Trial | None = None) -> Q:
     """Rows with ``trial`` and ``site`` at the (trial, site) pairs where the user is site staff
-    (coordinator or investigator; only ``roles`` when given)."""
-    pairs = Membership.objects.filter(user=user, role__in=roles).values_list("trial_id", "site_id")
+    (coordinator or investigator; only ``roles`` when given), in ``trial`` only when given.
+
+    One term per trial (``trial_id = t AND site_id IN (…)``), not one per (trial, site) role: a page of one trial
+    asks for that trial's sites only, whatever else the user works on (issue 14)."""
+    memberships = Membership.objects.filter(user=user, role__in=roles, site__isnull=False)
+    if trial is not None:
+        memberships = memberships.filter(trial=trial)
+    sites: dict[int, set[int]] = {}
+    for trial_id, site_id in memberships.values_list("trial_id", "site_id"):
+        sites.setdefault(trial_id, set()).add(site_id)
     condition = Q(pk__in=[])
-    for trial_id, site_id in pairs:
-        condition |= Q(trial_id=trial_id, site_id=site_id)
+    for trial_id in sorted(sites):
+        condition |= Q(trial_id=trial_id, site_id__in=sorted(sites[trial_id]))
     return condition
 
 
@@ -54,11 +70,14 @@ def data_manager_trials(user):
     return Membership.objects.filter(user=user, role=Role.DATA_MANAGER).values("trial_id")
 
 
-def readable(user) -> Q:
+def readable(user, trial: Trial | None = None) -> Q:
     """Rows with ``trial`` and ``site`` whose records the user may read: at the sites where the user is
     site staff or the monitor (identifiable), and everywhere in the trials where the user is a data
-    manager (by subject code only: :func:`identifiable`)."""
-    return at_staff_sites(user, SITE_SCOPED_ROLES) | Q(trial_id__in=data_manager_trials(user))
+    manager (by subject code only: :func:`identifiable`); in ``trial`` only when given."""
+    managed = data_manager_trials(user)
+    if trial is not None:
+        managed = managed.filter(trial=trial)
+    return at_staff_sites(user, SITE_SCOPED_ROLES, trial) | Q(trial_id__in=managed)
 
 
 def identifiable(user, record) -> bool:
@@ -71,7 +90,7 @@ def readable_subjects(user, trial: Trial | None = None):
     """Subjects whose records the user may read (:func:`readable`)."""
     from subjects.models import Subject
 
-    queryset = Subject.objects.filter(readable(user))
+    queryset = Subject.objects.filter(readable(user, trial))
     if trial is not None:
         queryset = queryset.filter(trial=trial)
     return queryset.select_related("trial", "site", "dose_level", "cohort")
@@ -95,7 +114,7 @@ def subjects_for(user, trial: Trial | None = None, roles=SITE_ROLES):
     one of ``roles``: SITE_SCOPED_ROLES for the read-only pages a site's monitor reads too)."""
     from subjects.models import Subject
 
-    queryset = Subject.objects.filter(at_staff_sites(user, roles))
+    queryset = Subject.objects.filter(at_staff_sites(user, roles, trial))
     if trial is not None:
         queryset = queryset.filter(trial=trial)
     return queryset.select_related("trial", "site", "dose_level", "cohort")
