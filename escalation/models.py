@@ -71,6 +71,16 @@ class Cohort(models.Model):
         return self.label or f"Cohort {self.number}"
 
 
+class DecisionQuerySet(models.QuerySet):
+    def listed(self):
+        """For lists of decisions (home, trial page, dashboard, API lists): what a row shows — its trial's
+        code, cohort and levels in the same query — without ``data``, the engine's whole evidence (kept
+        for the decision's own page and its signatures), nor the trial's protocol definition."""
+        return self.select_related(
+            "trial", "cohort__dose_level", "next_dose_level", "recommended_dose_level", "decided_next_dose_level",
+        ).defer("data", "trial__definition", "trial__visit_plan")
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class EscalationDecision(models.Model):
     """A recommendation of the escalation engine, then a person's signed decision on it.
@@ -113,6 +123,8 @@ class EscalationDecision(models.Model):
     decided_add_subjects = models.PositiveSmallIntegerField(null=True, blank=True)
     justification = models.TextField(blank=True)
     invalidated_reason = models.TextField(blank=True)
+
+    objects = DecisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -295,3 +307,37 @@ class IntraPatientEscalation(SignedRecord):
 
     def __str__(self) -> str:
         return f"{self.subject.code}: {self.from_level.label} → {self.to_level.label} from cycle {self.from_cycle}"
+
+
+class TrialChange(models.Model):
+    """A counter of the changes to what a trial's escalation decision reads, bumped by the database itself:
+    statement-level triggers (migration 0006) on subjects, doses, adverse events, cohorts, decisions, decision
+    signatures, dose levels and the trial add 1 for each trial a statement touched, whatever wrote it (a page,
+    the API, an import, the admin, a shell). The periodic review compares it with :class:`CohortReview`
+    (``escalation.tasks.review_open_cohorts``). Bookkeeping derived from audited writes, not itself audited."""
+
+    # No foreign-key constraint: the triggers write it inside any statement, a trial's deletion included.
+    trial = models.OneToOneField("trials.Trial", on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False,
+                                 related_name="escalation_change")
+    # Changes the periodic review has to look at (its own writes are not counted: escalation.changes.reviewing).
+    seq = models.BigIntegerField(default=0)
+    # A new random value at every change, the review's own included: what a cache of the trial's escalation
+    # pages is keyed on (escalation.board), unique across databases and restores, unlike a counter.
+    version = models.UUIDField(null=True, editable=False)
+
+    def __str__(self) -> str:
+        return f"trial {self.trial_id}: change {self.seq}"
+
+
+class CohortReview(models.Model):
+    """The periodic review's last evaluation of a trial: the :class:`TrialChange` counter it saw, and when time
+    alone changes the evidence next (the earliest DLT window still to close). Written by the review only."""
+
+    trial = models.OneToOneField("trials.Trial", on_delete=models.CASCADE, primary_key=True,
+                                 related_name="escalation_review")
+    seen = models.BigIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"trial {self.trial_id}: reviewed at change {self.seen}"

@@ -7,11 +7,24 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import (
+    Count,
+    DateField,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision
-from subjects.models import Subject
+from subjects.models import AdverseEvent, DoseAdministration, Subject
 from trialrules import dlt
 from trialrules.escalation import Design, Outcome
 from trialrules.protocol_design import design_from_protocol
@@ -56,6 +69,9 @@ class Evidence:
     facts: dict
     sha256: str
     open_items: list[OpenItem] = field(default_factory=list)
+    # When time alone changes the evidence next: the earliest DLT window still to close (None: none open).
+    # Derived, like ``window_closed``: not in the facts or their hash (escalation.tasks.review_open_cohorts).
+    next_change: datetime | None = None
 
     def level_number(self, level: DoseLevel) -> int:
         return self.levels.index(level) + 1
@@ -70,6 +86,59 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _first_dose_at(subject):
+    """The subject's first live dose (voided doses left out), as a correlated subquery that reads one entry of
+    ``dose_first_idx`` (subject, administered_at) WHERE voided_at IS NULL per subject, never the whole table
+    nor all of the subject's doses."""
+    return Subquery(
+        DoseAdministration.objects.filter(subject=subject).order_by("administered_at").values("administered_at")[:1],
+        output_field=DateTimeField(),
+    )
+
+
+def _escalation_subjects(trial: Trial):
+    """The trial's dose-escalation subjects in enrolment order (pk), with their first dose: the columns the
+    evidence uses only."""
+    return (
+        Subject.objects.filter(trial=trial, cohort__escalation=True)
+        .annotate(first_dose_at=_first_dose_at(OuterRef("pk")))
+        .order_by("pk")
+        .values_list("pk", "code", "site_id", "dose_level_id", "off_study_on", "first_dose_at")
+    )
+
+
+def _in_window_events(trial: Trial, window_days: int):
+    """The live adverse events of the trial's dose-escalation subjects whose onset lies in the subject's DLT
+    window (the local day of the first dose to that day + ``window_days``), filtered in SQL; the columns the
+    evidence uses only, by pk. (The caller still applies :func:`trialrules.dlt.onset_in_window`: the rule
+    lives there.)"""
+    first_day = TruncDate(_first_dose_at(OuterRef("subject_id")), tzinfo=timezone.get_current_timezone())
+    return (
+        AdverseEvent.objects.filter(subject__trial=trial, subject__cohort__escalation=True)
+        .annotate(first_day=first_day)
+        .filter(onset_date__gte=F("first_day"),
+                onset_date__lte=ExpressionWrapper(F("first_day") + Value(window_days), output_field=DateField()))
+        .order_by("pk")
+        .values_list("pk", "subject_id", "term", "grade", "attribution", "dlt_status", "is_dlt", "onset_date")
+    )
+
+
+@dataclass(frozen=True)
+class _Event:
+    pk: int
+    subject_id: int
+    term: str
+    grade: int
+    attribution: str
+    dlt_status: str
+    is_dlt: bool
+    onset_date: date
+
+    @property
+    def related(self) -> bool:
+        return self.attribution in AdverseEvent.RELATED
+
+
 def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
     """Per subject of the escalation cohorts: evaluable (N, G or T), pending, or not evaluable.
 
@@ -80,63 +149,68 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
       (issue 8, point 1); or the subject is not yet dosed, or the window is still open.
     - not evaluable: left the study before the window closed, without a DLT (replaced, BAT6005).
     - N / G: the window has closed without a DLT; G if a drug-related grade >= 2 AE began in it.
+
+    Three queries whatever the number of subjects, doses and AEs (issue 14): the levels, the subjects
+    with their first dose (an aggregate per subject in SQL), and the in-window AEs only.
     """
     levels = list(trial.dose_levels.order_by("rank"))
+    level_of = {level.pk: (number, level) for number, level in enumerate(levels, 1)}
     window_days = trial.dlt_window_days or 0
     window = timedelta(days=window_days)
     min_grade = dlt.min_grade(trial.definition.get("escalation"))
-    subjects = (
-        Subject.objects.filter(trial=trial, cohort__escalation=True)
-        .select_related("dose_level")
-        .prefetch_related("doses", "adverse_events")
-        .order_by("pk")
-    )
+    subjects = list(_escalation_subjects(trial))
+    events: dict[int, list[_Event]] = {}
+    if subjects and window_days:  # no window: no AE is in it (trialrules.dlt.onset_in_window)
+        for row in _in_window_events(trial, window_days):
+            event = _Event(*row)
+            events.setdefault(event.subject_id, []).append(event)
     outcomes: list[Outcome] = []
     pending: list[int] = []
     facts = []
     open_items: list[OpenItem] = []
-    for subject in subjects:
-        number = levels.index(subject.dose_level) + 1
-        doses = sorted(subject.doses.all(), key=lambda d: d.administered_at)
-        first = doses[0].administered_at if doses else None
+    next_change = None
+    for subject_id, code, site_id, level_id, off_study_on, first in subjects:
+        if level_id not in level_of:
+            raise ValueError(f"Subject {code} has no dose level of {trial.code}.")
+        number, level = level_of[level_id]
         end = first + window if first else None
         first_day = timezone.localtime(first).date() if first else None
-        in_window = sorted(
-            (ae for ae in subject.adverse_events.all() if dlt.onset_in_window(ae.onset_date, first_day, window_days)),
-            key=lambda a: a.pk,
-        )
+        in_window = [ae for ae in events.get(subject_id, ())
+                     if dlt.onset_in_window(ae.onset_date, first_day, window_days)]
         questions = []
         for ae in in_window:
             needs = dlt.open_question(
                 grade=ae.grade, attributed=ae.attribution != "", proposed=ae.dlt_status == "proposed",
-                in_window=True, min_grade=min_grade, tox2_matters=subject.dose_level.titration,
+                in_window=True, min_grade=min_grade, tox2_matters=level.titration,
             )
             if needs:
                 questions.append({"ae": ae.pk, "needs": needs})
                 open_items.append(OpenItem(
-                    subject_id=subject.pk, subject_code=subject.code, site_id=subject.site_id, level=number,
-                    level_label=subject.dose_level.label, event_id=ae.pk, term=ae.term, grade=ae.grade,
+                    subject_id=subject_id, subject_code=code, site_id=site_id, level=number,
+                    level_label=level.label, event_id=ae.pk, term=ae.term, grade=ae.grade,
                     study_day=dlt.study_day(ae.onset_date, first_day), needs=needs,
                 ))
         if any(ae.is_dlt for ae in in_window):
             state = "T"
         elif questions:
             state = "pending"
-        elif subject.off_study_on and (end is None or subject.off_study_on < end.date()):
+        elif off_study_on and (end is None or off_study_on < end.date()):
             state = "not evaluable"
         elif end is not None and end <= now:
             state = "G" if any(ae.related and ae.grade >= dlt.TOX2_MIN_GRADE for ae in in_window) else "N"
         else:
             state = "pending"
+        if end is not None and end > now and (next_change is None or end < next_change):
+            next_change = end
         if state in ("N", "G", "T"):
             outcomes.append(Outcome(dose_level=number, dlt=state == "T", tox2=state == "G"))
         elif state == "pending":
             pending.append(number)
         facts.append({
-            "subject": subject.code,
+            "subject": code,
             "level": number,
             "first_dose": _iso(first),
-            "off_study_on": _iso(subject.off_study_on),
+            "off_study_on": _iso(off_study_on),
             "window_closed": end is not None and end <= now,
             "adverse_events": [
                 {"id": ae.pk, "term": ae.term, "grade": ae.grade, "attribution": ae.attribution,
@@ -157,7 +231,7 @@ def escalation_evidence(trial: Trial, *, now: datetime) -> Evidence:
     recorded = {**canonical, "subjects": [{k: v for k, v in f.items() if k not in DERIVED} for f in facts]}
     digest = hashlib.sha256(json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return Evidence(levels=levels, outcomes=outcomes, pending=pending, facts=canonical, sha256=digest,
-                    open_items=open_items)
+                    open_items=open_items, next_change=next_change)
 
 
 def current_cohort(trial: Trial) -> Cohort | None:
@@ -200,19 +274,39 @@ def _count_phrase(items: list[OpenItem]) -> str:
     return ", ".join(f"{n} adverse event{'s' if n != 1 else ''} awaiting {what}" for what, n in counts.items())
 
 
-def cohort_state(cohort: Cohort, *, now: datetime | None = None) -> CohortState:
+def _cohort_decisions(cohort: Cohort) -> list[EscalationDecision]:
+    """The cohort's decisions, newest first, with their signatures (prefetched by :func:`cohort_dashboard`,
+    else read here in two queries). Their stored ``data`` is not loaded: a state never shows it."""
+    cache = getattr(cohort, "_prefetched_objects_cache", {})
+    if "decisions" in cache:
+        return list(cohort.decisions.all())
+    return list(_decisions_for_state(cohort.decisions.all()))
+
+
+def _decisions_for_state(decisions):
+    return (decisions.defer("data").select_related("next_dose_level", "recommended_dose_level",
+                                                   "decided_next_dose_level")
+            .prefetch_related("signatures").order_by("-created_at", "-pk"))
+
+
+def cohort_state(cohort: Cohort, *, now: datetime | None = None, evidence: Evidence | None = None) -> CohortState:
     """Open for enrolment, or why not: awaiting the decision on its DLT windows (and what that decision
     still waits for), a decision awaiting a signature, decided (by which decision), or closed because the
-    decision that opened it was invalidated."""
-    taken = cohort.subjects.count()
+    decision that opened it was invalidated.
+
+    ``evidence``: the trial's escalation evidence when the caller has it already (the dashboard), else it is
+    computed when needed. A cohort annotated with ``taken`` (its subjects) and prefetched ``decisions``
+    (:func:`cohort_dashboard`) costs no query."""
+    taken = cohort.taken if hasattr(cohort, "taken") else cohort.subjects.count()
     if not cohort.escalation:  # a later part's cohort: open until it reaches its target size
         if cohort.status == Cohort.Status.OPEN:
             return CohortState(cohort, taken, "open", f"Open for enrolment ({cohort.part.name})" if cohort.part_id
                                else "Open for enrolment")
         return CohortState(cohort, taken, "decided", "Closed: target size reached")
-    decisions = cohort.decisions.order_by("-created_at")
     if cohort.status == Cohort.Status.DECIDED:
-        decided = decisions.filter(signatures__meaning="approved").distinct().first()
+        decisions = _cohort_decisions(cohort)
+        decided = next((d for d in decisions
+                        if any(s.meaning == "approved" for s in d.signatures.all())), None)
         if decided is None:
             return CohortState(cohort, taken, "decided", "Decided")
         text = f"Decided: {decided.decided_summary}"
@@ -229,19 +323,19 @@ def cohort_state(cohort: Cohort, *, now: datetime | None = None) -> CohortState:
         )
     if cohort.status == Cohort.Status.OPEN:
         return CohortState(cohort, taken, "open", "Open for enrolment")
-    waiting = decisions.filter(
-        status__in=[EscalationDecision.Status.PENDING, EscalationDecision.Status.CONCURRENCE]
-    ).first()
+    decisions = _cohort_decisions(cohort)
+    waiting = next((d for d in decisions if d.status in (EscalationDecision.Status.PENDING,
+                                                         EscalationDecision.Status.CONCURRENCE)), None)
     if waiting is not None:
         who = ("the sponsor's concurrence" if waiting.status == EscalationDecision.Status.CONCURRENCE
                else "the investigator's signature")
         return CohortState(cohort, taken, waiting.status if waiting.status == "concurrence" else "signature",
                            f"Closed: its decision awaits {who}", waiting.summary, decision=waiting)
-    last = decisions.first()
+    last = decisions[0] if decisions else None
     if last is not None and last.status == EscalationDecision.Status.REJECTED:
         return CohortState(cohort, taken, "rejected", "Closed: its decision was rejected",
                            "A new decision is made when the data change.", decision=last)
-    evidence = escalation_evidence(cohort.trial, now=now or timezone.now())
+    evidence = evidence or escalation_evidence(cohort.trial, now=now or timezone.now())
     detail = ""
     if evidence.open_items:
         detail = f"Waiting for {_count_phrase(evidence.open_items)}."
@@ -283,14 +377,21 @@ def cohort_dashboard(trial: Trial, *, now: datetime) -> dict:
             pending=evidence.pending.count(number),
             awaiting=sum(1 for item in evidence.open_items if item.level == number),
         ))
-    decisions = (
-        EscalationDecision.objects.filter(trial=trial)
+    decisions = (  # their stored data (the evidence, often large) is not shown here: not loaded
+        EscalationDecision.objects.filter(trial=trial).defer("data")
         .select_related("cohort__dose_level", "next_dose_level", "recommended_dose_level")
         .prefetch_related("signatures")
         .order_by("created_at")
     )
-    cohorts = [cohort_state(c, now=now) for c in trial.cohorts.select_related("dose_level", "opened_by", "part")]
-    return {"levels": rows, "decisions": decisions, "cohorts": cohorts, "parts": part_rows(trial)}
+    cohorts = (
+        trial.cohorts.select_related("dose_level", "opened_by", "part").defer("opened_by__data")
+        .annotate(taken=Count("subjects"))
+        .prefetch_related(Prefetch("decisions", queryset=_decisions_for_state(EscalationDecision.objects.all())))
+    )
+    states = [cohort_state(c, now=now, evidence=evidence) for c in cohorts]
+    # The evidence too, so the dashboard's pictures (escalation.dashboard) need not compute it again.
+    return {"levels": rows, "decisions": decisions, "cohorts": states, "parts": part_rows(trial),
+            "evidence": evidence}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -449,13 +550,38 @@ def open_items_for(user, trial: Trial, *, now: datetime, evidence: Evidence | No
     return [item for item in evidence.open_items if item.site_id in sites]
 
 
-def escalation_blockers(user, *, now: datetime) -> set[int]:
-    """Ids of the adverse events at the user's sites that hold up a dose-escalation decision."""
-    from trials.access import trials_for
+def escalation_blockers(events, *, now: datetime) -> set[int]:
+    """Of ``events`` (adverse events awaiting a judgement, loaded with ``subject__trial``, as the home
+    page lists them), the ids of those that hold up a dose-escalation decision: the evidence's open items
+    (:func:`escalation_evidence`, trialrules.dlt) — in the DLT window of a subject of an escalation
+    cohort, and awaiting adjudication or attribution. One query for the subjects' first doses, however
+    many trials the user works in (the evidence of every trial is not built for this)."""
 
-    ids: set[int] = set()
-    for trial in trials_for(user).exclude(design=Trial.Design.FIXED_DOSE):
-        ids |= {item.event_id for item in open_items_for(user, trial, now=now)}
+    from subjects.models import DoseAdministration
+
+    events = [ae for ae in events if ae.subject.trial.escalates]
+    if not events:
+        return set()
+    subject_ids = {ae.subject_id for ae in events}
+    first = dict(
+        DoseAdministration.objects.filter(subject_id__in=subject_ids).values("subject_id")
+        .annotate(first=Min("administered_at")).values_list("subject_id", "first")
+    )
+    escalating = set(Subject.objects.filter(pk__in=subject_ids, cohort__escalation=True).values_list("pk", flat=True))
+    titration = set(Subject.objects.filter(pk__in=escalating, dose_level__titration=True).values_list("pk", flat=True))
+    ids = set()
+    for ae in events:
+        trial = ae.subject.trial
+        first_dose = first.get(ae.subject_id)
+        if ae.subject_id not in escalating or first_dose is None:
+            continue
+        first_day = timezone.localtime(first_dose).date()
+        if not dlt.onset_in_window(ae.onset_date, first_day, trial.dlt_window_days or 0):
+            continue
+        if dlt.open_question(grade=ae.grade, attributed=ae.attribution != "", proposed=ae.dlt_status == "proposed",
+                             in_window=True, min_grade=dlt.min_grade(trial.definition.get("escalation")),
+                             tox2_matters=ae.subject_id in titration):
+            ids.add(ae.pk)
     return ids
 
 
@@ -482,3 +608,19 @@ def part_rows(trial: Trial) -> list[dict]:
                      "enrolled": sum(enrolled[c.pk] for c in mine),
                      "target": None if part.kind == Part.Kind.ESCALATION else sum(c.capacity for c in mine) or None})
     return rows
+
+
+def trials_to_review(*, now: datetime) -> list[tuple[int, int]]:
+    """The escalating trials the periodic review must evaluate, with their change counter now: never reviewed,
+    changed since (``TrialChange.seq`` past ``CohortReview.seen``: escalation.changes), or with a DLT window
+    that has closed since (``CohortReview.due_at``). One query, served by the two tables' primary keys."""
+    from django.db.models import BigIntegerField
+    from django.db.models.functions import Coalesce
+
+    return list(
+        Trial.objects.exclude(design=Trial.Design.FIXED_DOSE)
+        .annotate(seq=Coalesce(F("escalation_change__seq"), Value(0), output_field=BigIntegerField()))
+        .filter(Q(escalation_review__isnull=True) | Q(escalation_review__seen__lt=F("seq"))
+                | Q(escalation_review__due_at__lte=now))
+        .order_by("pk").values_list("pk", "seq")
+    )

@@ -96,11 +96,17 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
     data have changed since (an AE entered late, a DLT adjudicated) is invalidated and replaced by one
     made on the current data.
     """
+    return decision_review(trial=trial, now=now)[0]
+
+
+def decision_review(*, trial: Trial, now: datetime | None = None) -> tuple[EscalationDecision | None, Evidence | None]:
+    """:func:`decision_recommend`, also returning the evidence it decided on (None when the trial has no
+    current cohort): the periodic review keeps its ``next_change`` (escalation.tasks.review_open_cohorts)."""
     now = now or timezone.now()
     with transaction.atomic():
         cohort = current_cohort(trial)
         if cohort is None:
-            return None
+            return None, None
         cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
         evidence = escalation_evidence(trial, now=now)
         invalidated = decisions_check_approved(trial=trial, evidence=evidence, now=now)
@@ -111,7 +117,7 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
         if cohort.decisions.filter(data_sha256=evidence.sha256).exclude(
             status=EscalationDecision.Status.INVALIDATED
         ).exists():
-            return None  # pending, or already decided (e.g. rejected), on exactly these data
+            return None, evidence  # pending, or already decided (e.g. rejected), on exactly these data
         cohort.decisions.filter(
             status__in=[EscalationDecision.Status.PENDING, EscalationDecision.Status.CONCURRENCE]
         ).update(status=EscalationDecision.Status.INVALIDATED, decided_at=now,
@@ -128,7 +134,7 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
                 # The decision that had closed enrolment early is gone: the cohort fills again.
                 cohort.status = Cohort.Status.OPEN
                 cohort.save(update_fields=["status"])
-            return None
+            return None, evidence
         level_at = {n: level for n, level in enumerate(evidence.levels, 1)}
         decision = EscalationDecision.objects.create(
             trial=trial,
@@ -147,7 +153,7 @@ def decision_recommend(*, trial: Trial, now: datetime | None = None) -> Escalati
         cohort.status = Cohort.Status.FULL
         cohort.save(update_fields=["status"])
         enqueue("escalation.tasks.notify_decision_pending", decision.pk)
-    return decision
+    return decision, evidence
 
 
 def _free_places(cohort: Cohort) -> int:

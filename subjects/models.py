@@ -123,6 +123,12 @@ class DoseAdministration(Voidable):
 
     class Meta:
         ordering = ["subject", "administered_at"]
+        indexes = [
+            # A subject's first live dose (the DLT window's start: escalation.selectors, the blockers, gates) is
+            # the first entry of this index: one row read, however many cycles the subject has had.
+            models.Index(fields=["subject", "administered_at"], condition=models.Q(voided_at__isnull=True),
+                         name="dose_first_idx"),
+        ]
         constraints = [
             # A voided entry frees its day for the correct one.
             models.UniqueConstraint(fields=["subject", "drug", "cycle", "day"],

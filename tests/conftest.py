@@ -58,9 +58,14 @@ def _reference_data(request):
         load(CtcaeTerm)
 
 
-def load_trial(code: str) -> Trial:
+def protocol_definition(code: str):
+    """The parsed protocol file of trial ``code`` (protocols/*.toml)."""
     path = next(p for p in (Path(settings.BASE_DIR) / "protocols").glob("*.toml") if read_protocol(p).code == code)
-    trial, _ = protocol_load(definition=read_protocol(path))
+    return read_protocol(path)
+
+
+def load_trial(code: str) -> Trial:
+    trial, _ = protocol_load(definition=protocol_definition(code))
     return trial
 
 

@@ -32,6 +32,10 @@ def redirect_after_form(request, url: str):
     return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
 
 
+# The home page's work lists show this many entries each (the oldest first; each list's page has them all).
+HOME_LIST_LIMIT = 50
+
+
 def home(request):
     """My trials, and the work queue: decisions to sign (investigators) or concur with (sponsors), DLTs to
     adjudicate and attributions to give at the user's sites, each linked to where it is done."""
@@ -41,19 +45,20 @@ def home(request):
     )
     from escalation.rp2d import declarations_awaiting
 
-    blockers = escalation_blockers(user, now=timezone.now())
+    to_adjudicate = list(dlts_to_adjudicate(user)[:HOME_LIST_LIMIT])
+    to_attribute = list(attribution_missing(user)[:HOME_LIST_LIMIT])
     return render(
         request,
         "home.html",
         {
             "memberships": memberships,
             "trials": trials_for(user),
-            "pending_decisions": open_decisions_for_investigator(user).select_related("trial", "cohort"),
-            "concurrence_decisions": decisions_awaiting_concurrence(user).select_related("trial", "cohort"),
+            "pending_decisions": open_decisions_for_investigator(user).listed(),
+            "concurrence_decisions": decisions_awaiting_concurrence(user).listed(),
             "rp2d_to_sign": declarations_awaiting(user),
-            "dlts_to_adjudicate": dlts_to_adjudicate(user),
-            "attribution_missing": attribution_missing(user),
-            "blockers": blockers,
+            "dlts_to_adjudicate": to_adjudicate,
+            "attribution_missing": to_attribute,
+            "blockers": escalation_blockers(to_adjudicate + to_attribute, now=timezone.now()),
             # Data queries to answer (site staff) or to close / re-open (raisers): docs/data-management.md.
             "queries_to_answer": list(queries_to_answer(user)[:30]),
             "queries_to_review": list(queries_to_review(user)[:30]),
