@@ -53,6 +53,31 @@ def verifications_of(record) -> list[SourceVerification]:
                 .select_related("verified_by").order_by("-verified_at", "-pk"))
 
 
+def _by_record(verifications) -> dict[tuple[int, int], list[SourceVerification]]:
+    """(content type id, record id) -> its verifications, newest first, from one read."""
+    by_record: dict[tuple[int, int], list[SourceVerification]] = {}
+    for v in verifications.select_related("verified_by").order_by("-verified_at", "-pk"):
+        by_record.setdefault((v.content_type_id, v.object_id), []).append(v)
+    return by_record
+
+
+def page_verifications(cache: dict, kind: RecordKind, record) -> list[SourceVerification]:
+    """The verifications of ``record`` (as :func:`verifications_of`), read with those of every other record
+    of its subject: a page listing a subject's records (doses, adverse events, visits, ...) reads them in
+    one statement per subject, whatever their number and kind. ``cache`` lives as long as the page (the
+    template's render context). A record not owned by a subject (a screening record) is read alone."""
+    from subjects.models import Subject
+
+    owner = kind.owner(record)
+    if owner._meta.concrete_model is not Subject:
+        return verifications_of(record)
+    by_record = cache.get(owner.pk)
+    if by_record is None:
+        by_record = cache[owner.pk] = _by_record(SourceVerification.objects.filter(subject_id=owner.pk))
+    ct = ContentType.objects.get_for_model(type(record), for_concrete_model=True)
+    return by_record.get((ct.pk, record.pk), [])
+
+
 def _standing_mark(kind: RecordKind, record, verification: SourceVerification, via_form=False, only=None) -> Mark:
     stored = verification.values if only is None else {k: v for k, v in verification.values.items() if k in only}
     names = [n for n in stored if n in {f.name for f in type(record)._meta.concrete_fields}]
@@ -175,10 +200,7 @@ def subject_forms(subjects, *, with_marks=True) -> dict[int, SubjectProgress]:
     ids = list(progress)
     if not ids:
         return progress
-    by_record: dict[tuple[int, int], list[SourceVerification]] = {}
-    for v in SourceVerification.objects.filter(subject_id__in=ids).select_related("verified_by").order_by(
-            "-verified_at", "-pk"):
-        by_record.setdefault((v.content_type_id, v.object_id), []).append(v)
+    by_record = _by_record(SourceVerification.objects.filter(subject_id__in=ids))
     for kind in KINDS.values():
         path = subject_path(kind.model)
         if path is None:

@@ -56,6 +56,11 @@ class Notification(models.Model):
                          name="notification_unread_idx"),
             models.Index(fields=["id"], condition=models.Q(emailed_at__isnull=True),
                          name="notification_unmailed_idx"),
+            # The list page's order (unread first, newest first; then read, last read first): read_at DESC
+            # puts NULLs first in PostgreSQL, so this index serves ORDER BY read_at DESC NULLS FIRST,
+            # created_at DESC, id DESC for one recipient and a page is read with a LIMIT, not a sort of
+            # all their notices.
+            models.Index(fields=["recipient", "-read_at", "-created_at", "-id"], name="notification_list_idx"),
         ]
 
     def __str__(self) -> str:

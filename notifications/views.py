@@ -12,12 +12,20 @@ from django.views.decorators.http import require_POST
 from notifications import services
 from notifications.models import Notification
 
+PER_PAGE = 50
+
+
+def list_queryset(user):
+    """The user's notices as the list shows them: unread first, newest first; then the read ones, last read
+    first. The order is that of the index notification_list_idx (read_at DESC puts NULLs first), so a
+    page is an index range read with a LIMIT, not a sort of every notice the user ever had."""
+    return (Notification.objects.filter(recipient=user)
+            .select_related("visit__subject")
+            .order_by(F("read_at").desc(nulls_first=True), "-created_at", "-id"))
+
 
 def notification_list(request):
-    queryset = (Notification.objects.filter(recipient=request.user)
-                .select_related("visit__subject")
-                .order_by(F("read_at").desc(nulls_first=True), "-created_at", "-id"))
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    page = Paginator(list_queryset(request.user), PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "notifications/list.html", {"page": page,
                                                         "unread": services.unread_count(request.user)})
 

@@ -99,13 +99,25 @@ def subject_list(request, code: str):
     return render_form(request, "subjects/list.html", context, partial="results")
 
 
+def _of(subject, queryset) -> list:
+    """The subject's records, each knowing its subject: the links and SDV badges of every row ask a
+    record's owner, which must not be one more read per row."""
+    records = list(queryset)
+    for record in records:
+        record.subject = subject
+    return records
+
+
 def subject_detail(request, pk: int):
     subject = access_subject(request.user, pk, roles=SITE_SCOPED_ROLES)  # read-only: the monitor reads it
     # Void entries are listed too, struck through with their reason (they count nowhere).
-    events = list(AdverseEvent.all_objects.filter(subject=subject).select_related("ctcae", "adjudicated_by"))
+    events = _of(subject, AdverseEvent.all_objects.filter(subject=subject).select_related("ctcae", "adjudicated_by"))
     first = subject.first_dose()
     for event in events:
         event._first_dose_cache = first.administered_at.date() if first else False
+    # The doses derived from an oral drug's dispensing are shown with their dispensing record.
+    doses = _of(subject, DoseAdministration.all_objects.filter(subject=subject, dispensing__isnull=True)
+                .select_related("drug"))
     weight = services.latest_weight(subject)
     planned = services.planned_doses(subject, weight_kg=weight)
     return render(
@@ -114,11 +126,9 @@ def subject_detail(request, pk: int):
         {
             "subject": subject,
             "trial": subject.trial,
-            # The doses derived from an oral drug's dispensing are shown with their dispensing record.
-            "doses": DoseAdministration.all_objects.filter(subject=subject, dispensing__isnull=True)
-            .select_related("drug"),
+            "doses": doses,
             "adverse_events": events,
-            "assessments": Assessment.all_objects.filter(subject=subject)[:12],
+            "assessments": _of(subject, Assessment.all_objects.filter(subject=subject)[:12]),
             "visits": subject.visits.all(),
             "planned": planned,
             "weight": weight,

@@ -36,7 +36,11 @@ def sdv_mark(context, record, slug):
     kind = _kind(slug)
     if getattr(record, "voided_at", None):
         return {"mark": None}
-    return {"mark": selectors.form_mark(kind, record), "kind": kind, "record": record,
+    # The page's records are read with their subject's other verifications: one statement a page, not
+    # one a record.
+    verifications = selectors.page_verifications(context.render_context.setdefault("sdv_verifications", {}),
+                                                 kind, record)
+    return {"mark": selectors.form_mark(kind, record, verifications), "kind": kind, "record": record,
             "is_monitor": _is_monitor(context, kind.owner(record))}
 
 
