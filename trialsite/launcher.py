@@ -195,7 +195,7 @@ def _child_env(owner_url: str | None = None) -> dict[str, str]:
 OWNER_COMMANDS = (
     ("migrate",),
     ("db_roles",),
-    ("visits", "benchmark"),  # creates and drops a scratch schema, which the app role may not
+    ("visits", "benchmark"),  # ANALYZEs the visits table after its synthetic rows, which only the owner may
 )
 
 
@@ -434,6 +434,16 @@ def _banner(url: str, services: Services, status: int | None) -> str:
     return "\n".join(["", rule, *(f"  {line}" for line in lines), rule, ""])
 
 
+def web_command(bind: str) -> list[str]:
+    """The web server as ``up`` runs it (``portfolio benchmark`` measures this same server)."""
+    return [
+        sys.executable, "-m", "gunicorn", "trialsite.wsgi:application", "--bind", bind,
+        "--workers", "2", "--threads", "2",
+        "--access-logfile", "-", "--error-logfile", "-",
+        "--graceful-timeout", str(int(STOP_GRACE_SECONDS) - 2),
+    ]
+
+
 def up(argv: Sequence[str]) -> int:
     if argv:
         return _fail(f"up takes no arguments (got {' '.join(argv)}); use PORT and HOST to change the address")
@@ -470,24 +480,7 @@ def up(argv: Sequence[str]) -> int:
     py = sys.executable
     supervisor = Supervisor(
         {
-            "web": [
-                py,
-                "-m",
-                "gunicorn",
-                "trialsite.wsgi:application",
-                "--bind",
-                bind,
-                "--workers",
-                "2",
-                "--threads",
-                "2",
-                "--access-logfile",
-                "-",
-                "--error-logfile",
-                "-",
-                "--graceful-timeout",
-                str(int(STOP_GRACE_SECONDS) - 2),
-            ],
+            "web": web_command(bind),
             "worker": [py, "-m", "celery", "-A", "trialsite", "worker", "-l", "info", "--concurrency", "2"],
             "beat": [py, "-m", "celery", "-A", "trialsite", "beat", "-l", "info"],
         }
@@ -567,9 +560,15 @@ def lint(argv: Sequence[str]) -> int:
     return 1 if ruff_code or migrations_code else 0
 
 
+# manage.py commands that work in a database of their own, which they create and drop: they connect as the
+# configured (super)user, not as the app role, which may not create a database.
+OWN_DATABASE_COMMANDS = (("portfolio", "benchmark"),)
+
+
 def manage(argv: Sequence[str]) -> int:
     _local_defaults(email="consolemail://")
-    services = resolve_services(roles=True)
+    own_database = any(tuple(argv[: len(command)]) == command for command in OWN_DATABASE_COMMANDS)
+    services = resolve_services(roles=not own_database)
     if services.roles_error:
         return _fail(f"{services.roles_error}; not running manage.py as a superuser")
     owner_url = services.owner_url if _runs_as_owner(argv) else None

@@ -7,7 +7,10 @@ from django.conf import settings
 from django.db import models
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+# The watch's own bookkeeping (``due_soon_notified``) is not clinical data: it is left out of the audit events, and
+# an UPDATE that changes only it writes none (the update trigger compares the tracked fields).
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(),
+                 exclude=["due_soon_notified"])
 class PlannedVisit(models.Model):
     class Kind(models.TextChoices):
         SCREENING = "screening", "Screening"
@@ -33,6 +36,9 @@ class PlannedVisit(models.Model):
     missed_reason = models.CharField(max_length=200, blank=True)
     overdue = models.BooleanField(default=False)
     overdue_since = models.DateTimeField(null=True, blank=True)
+    # Set by the watch in the statement that creates the visit's due-soon notices (visits.watch): a visit enters
+    # the due-soon range once, so a steady-state run reads only the visits that entered it since the last.
+    due_soon_notified = models.BooleanField(default=False, editable=False)
     # A visit done outside its window is a protocol deviation: how many days early (< 0) or late (> 0).
     deviation = models.BooleanField(default=False)
     deviation_days = models.IntegerField(null=True, blank=True)
@@ -61,6 +67,14 @@ class PlannedVisit(models.Model):
         indexes = [
             models.Index(fields=["window_end"], condition=models.Q(status="planned", overdue=False),
                          name="visit_watch_idx"),
+            # The due-soon pass: planned visits not yet notified, by their window (both bounds, so that it
+            # serves the pass better than visit_open_idx, which holds every planned visit).
+            models.Index(fields=["window_start", "window_end"],
+                         condition=models.Q(status="planned", overdue=False, due_soon_notified=False),
+                         name="visit_due_soon_idx"),
+            # The overdue visits (the list page, the counts, a new staff member's notices).
+            models.Index(fields=["window_end"], condition=models.Q(status="planned", overdue=True),
+                         name="visit_overdue_idx"),
             # The site list and the notifications read the open (planned) visits by window.
             models.Index(fields=["window_start", "window_end"], condition=models.Q(status="planned"),
                          name="visit_open_idx"),
@@ -129,3 +143,20 @@ class FollowUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} follow-up"
+
+
+class WatchStaff(models.Model):
+    """The site staff (user, trial, site) the visit watch has already given the current overdue and due-soon
+    notices of their site: whoever is not here yet (a new membership, a reactivated account) gets them on the
+    watch's next run, once; a row goes when the user stops being active site staff there."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    trial = models.ForeignKey("trials.Trial", on_delete=models.CASCADE, related_name="+")
+    site = models.ForeignKey("trials.Site", on_delete=models.CASCADE, related_name="+")
+    since = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "trial", "site"], name="watch_staff_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.trial_id}/{self.site_id}"

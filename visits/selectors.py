@@ -16,12 +16,40 @@ def attention_visits(user, *, today: date, trial=None, site=None, days: int | No
     """Planned visits at the user's sites that are overdue (window closed) or due soon (window open or
     opening within ``days``), most urgent first."""
     days = due_soon_days() if days is None else days
+    # A window that closed before today opened before it too: "window opens by today + days, or flagged" says it
+    # all, and each side has its partial index (visit_open_idx, visit_overdue_idx), so the planner ORs two index
+    # scans instead of reading every planned visit.
     queryset = visits_for(user, trial, roles).filter(status=PlannedVisit.Status.PLANNED).filter(
-        Q(overdue=True) | Q(window_end__lt=today) | Q(window_start__lte=today + timedelta(days=days))
+        Q(overdue=True) | Q(window_start__lte=today + timedelta(days=days))
     )
     if site is not None:
         queryset = queryset.filter(subject__site=site)
     return queryset.select_related("subject__trial", "subject__site").order_by("window_end", "subject__code", "code")
+
+
+def attention_page(queryset, *, today: date, number, per_page: int = 50):
+    """One page of :func:`attention_visits` with the totals, in ONE query: the rows carry ``n_total`` and
+    ``n_overdue`` (window aggregates over the whole list). Only a page past the end costs more (a count, then
+    the last page). Returns (page, overdue total)."""
+    from django.core.paginator import Page, Paginator
+    from django.db.models import Window
+
+    counted = queryset.annotate(
+        n_total=Window(Count("pk")),
+        n_overdue=Window(Count("pk", filter=Q(overdue=True) | Q(window_end__lt=today))),
+    )
+    try:
+        number = max(1, int(number))
+    except (TypeError, ValueError):
+        number = 1
+    rows = list(counted[(number - 1) * per_page:number * per_page])
+    if not rows and number > 1:
+        total = queryset.count()
+        number = max(1, -(-total // per_page))
+        rows = list(counted[(number - 1) * per_page:number * per_page])
+    paginator = Paginator([], per_page)
+    paginator.count = rows[0].n_total if rows else 0  # cached_property: set, not computed
+    return Page(rows, number, paginator), (rows[0].n_overdue if rows else 0)
 
 
 def overdue_counts_by_site(trial, *, today: date) -> list[dict]:

@@ -6,20 +6,19 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from trials.access import access_subject, access_visit, has_site_role, visits_for
-from trials.models import SITE_SCOPED_ROLES, Role, Site, Trial
+from trials.access import access_subject, access_visit, has_site_role
+from trials.models import SITE_ROLES, SITE_SCOPED_ROLES, Membership, Role, Site, Trial
 from trialsite.forms import add_service_errors
 from trialsite.middleware import refused_response
 from trialsite.views import redirect_after_form, render_form
 from visits import services
 from visits.forms import FollowUpForm, VisitDoneForm, VisitMissedForm
 from visits.models import FollowUp
-from visits.selectors import attention_visits
+from visits.selectors import attention_page, attention_visits
 from visits.watch import due_soon_days
 
 
@@ -101,7 +100,10 @@ def attention_list(request):
     site = sites.filter(code=request.GET.get("site")).first() if request.GET.get("site") else None
     today = timezone.localdate()
     queryset = attention_visits(request.user, today=today, trial=trial, site=site, roles=SITE_SCOPED_ROLES)
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    page, overdue_total = attention_page(queryset, today=today, number=request.GET.get("page"))
+    # The visits the user records (site staff; a monitor reads the list only): their (trial, site) pairs.
+    staff_at = set(Membership.objects.filter(user=request.user, role__in=SITE_ROLES)
+                   .values_list("trial_id", "site_id"))
     for v in page:
         v.state_now = v.state(today)
         if v.state_now == "planned":
@@ -110,7 +112,6 @@ def attention_list(request):
     return render(request, "visits/attention_list.html", {
         "page": page, "trials": trials, "sites": sites.order_by("code"), "trial": trial, "site": site,
         "today": today, "days": due_soon_days(), "query": query,
-        "overdue_total": queryset.filter(window_end__lt=today).count(),
-        # The visits the user records (site staff; a monitor reads the list only).
-        "writable": set(visits_for(request.user).filter(pk__in=[v.pk for v in page]).values_list("pk", flat=True)),
+        "overdue_total": overdue_total,
+        "writable": {v.pk for v in page if (v.subject.trial_id, v.subject.site_id) in staff_at},
     })

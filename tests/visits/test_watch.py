@@ -15,13 +15,14 @@ from notifications.models import Notification
 from visits.models import PlannedVisit
 from visits.services import visit_record_done
 from visits.tasks import watch_visits
-from visits.watch import flag_overdue, notify, run_watch
+from visits.watch import flag_overdue, notify, notify_new_staff, run_watch
 
 FIRST = date(2026, 1, 5)
 C2_END = date(2026, 1, 29)  # C2D1 window 23–29 Jan 2026; screening's closed on the first dose
 
 
-NOTHING = {"flagged": 0, "overdue": 0, "due_soon": 0, "samples_flagged": 0, "sample_overdue": 0, "emailed": 0}
+NOTHING = {"flagged": 0, "overdue": 0, "due_soon": 0, "due_soon_visits": 0, "new_staff": 0, "new_staff_notices": 0,
+           "samples_flagged": 0, "sample_overdue": 0, "emailed": 0}
 
 
 def without_samples() -> None:
@@ -43,11 +44,11 @@ def test_time_travel_across_the_c2_window(subject_factory, site_a, people):
     without_samples()
     visit_record_done(visit=PlannedVisit.objects.get(code="SCR"), user=people["coordinator"],
                       done_on=FIRST - timedelta(days=3), today=FIRST)
-    # Four days before the window opens: nothing due, nothing overdue.
-    assert run_watch(date(2026, 1, 19)) == NOTHING
+    # Four days before the window opens: nothing due, nothing overdue (the first run meets the three site staff).
+    assert run_watch(date(2026, 1, 19)) == {**NOTHING, "new_staff": 3}
     # Three days before it opens: due soon, for the coordinator and the investigator of site A only.
     result = run_watch(date(2026, 1, 20))
-    assert result["due_soon"] == 2 and result["flagged"] == 0
+    assert result["due_soon"] == 2 and result["due_soon_visits"] == 1 and result["flagged"] == 0
     assert set(Notification.objects.filter(kind="due_soon").values_list("recipient__username", flat=True)) == {
         "coordinator", "investigator"}
     # Last day of the window: still not overdue.
@@ -83,6 +84,7 @@ def test_done_and_missed_visits_are_never_overdue(subject_factory, site_a, peopl
 def test_the_pass_is_set_based(subject_factory, site_a, site_b, people):
     today = date(2027, 1, 1)
     subject_factory(site_a, first_dose=FIRST)
+    notify_new_staff(today)  # the site staff met once (their backlog: nothing yet)
     with CaptureQueriesContext(connection) as one:
         flag_overdue(today)
         notify(today)
