@@ -10,6 +10,10 @@ next DLT window has closed since.
 The SQL is generated here and installed by migration ``escalation.0006``; ``trigger_sql()`` and ``drop_sql()``
 are what it runs, so the tables and the way each reaches its trial are stated once. (A change to them needs a
 new migration running ``drop_sql()`` then ``trigger_sql()``.)
+
+A second set of triggers (:data:`LIVE_TABLES`, migration ``escalation.0007``) gives the trial a new ``live``
+value when what the dashboard counts beside the escalation changes: its visits and its sites. The dashboard's
+cache keys its overdue counts on it (``escalation.board``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,15 @@ TABLES = {
     "escalation_rp2ddeclaration": "SELECT t.trial_id FROM {rows} t",
 }
 
+# What the dashboard counts live beside the escalation (the overdue and open visits per site): a change to any of
+# these gives the trial a new ``live`` value, and touches neither ``seq`` nor ``version`` (escalation.board).
+LIVE_TABLES = {
+    "visits_plannedvisit": "SELECT s.trial_id FROM {rows} t JOIN subjects_subject s ON s.id = t.subject_id",
+    "subjects_subject": "SELECT t.trial_id FROM {rows} t",  # a subject moved to another site
+    "trials_trial_sites": "SELECT t.trial_id FROM {rows} t",  # a site added to the trial, or removed
+    "trials_site": "SELECT ts.trial_id FROM {rows} t JOIN trials_trial_sites ts ON ts.site_id = t.id",  # renamed
+}
+
 # Operation -> the transition tables it has (an UPDATE may move a row to another trial: both sides count).
 OPERATIONS = {
     "insert": ("REFERENCING NEW TABLE AS new_rows", ("new_rows",)),
@@ -64,28 +77,27 @@ def reviewing():
             cursor.execute("SELECT set_config(%s, 'off', true)", [REVIEWING])
 
 
-def _name(table: str, operation: str) -> str:
-    return f"trialchange_{table}_{operation}"
+def _name(table: str, operation: str, prefix: str = "trialchange") -> str:
+    return f"{prefix}_{table}_{operation}"
 
 
-def trigger_sql() -> str:
-    """CREATE FUNCTION and CREATE TRIGGER for every table and operation. The trials' counters are taken in
-    trial order (ORDER BY), so two statements touching the same trials cannot deadlock on them."""
+def _triggers(tables: dict[str, str], prefix: str, declare: str, columns: str, values: str, on_conflict: str) -> str:
+    """CREATE FUNCTION and CREATE TRIGGER for every table of ``tables`` and operation: an upsert of the counter
+    row of each trial the statement touched. The rows are taken in trial order (ORDER BY), so two statements
+    touching the same trials cannot deadlock on them."""
     parts = []
-    for table, reach in TABLES.items():
+    for table, reach in tables.items():
         for operation, (referencing, sides) in OPERATIONS.items():
-            name = _name(table, operation)
+            name = _name(table, operation, prefix)
             touched = " UNION ".join(reach.format(rows=side) for side in sides)
             parts.append(f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bump integer := CASE WHEN current_setting('{REVIEWING}', true) = 'on' THEN 0 ELSE 1 END;
-BEGIN
-    INSERT INTO {COUNTER} (trial_id, seq, version)
-    SELECT x.trial_id, bump, gen_random_uuid()
+{declare}BEGIN
+    INSERT INTO {COUNTER} (trial_id, {columns})
+    SELECT x.trial_id, {values}
       FROM (SELECT DISTINCT y.trial_id FROM ({touched}) y WHERE y.trial_id IS NOT NULL) x
      ORDER BY x.trial_id
-    ON CONFLICT (trial_id) DO UPDATE SET seq = {COUNTER}.seq + bump, version = EXCLUDED.version;
+    ON CONFLICT (trial_id) DO UPDATE SET {on_conflict};
     RETURN NULL;
 END $$;
 CREATE TRIGGER {name} AFTER {operation.upper()} ON {table} {referencing}
@@ -93,8 +105,34 @@ CREATE TRIGGER {name} AFTER {operation.upper()} ON {table} {referencing}
     return "\n".join(parts)
 
 
-def drop_sql() -> str:
+def _drops(tables: dict[str, str], prefix: str) -> str:
     return "\n".join(
-        f"DROP TRIGGER IF EXISTS {_name(t, o)} ON {t}; DROP FUNCTION IF EXISTS {_name(t, o)}();"
-        for t in TABLES for o in OPERATIONS
+        f"DROP TRIGGER IF EXISTS {_name(t, o, prefix)} ON {t}; DROP FUNCTION IF EXISTS {_name(t, o, prefix)}();"
+        for t in tables for o in OPERATIONS
     )
+
+
+def trigger_sql() -> str:
+    """The triggers of :data:`TABLES` (migration 0006): ``seq`` + 1 (+ 0 while :func:`reviewing`) and a new
+    ``version`` for each trial a statement touched."""
+    return _triggers(
+        TABLES, "trialchange",
+        declare=("DECLARE\n    bump integer := "
+                 f"CASE WHEN current_setting('{REVIEWING}', true) = 'on' THEN 0 ELSE 1 END;\n"),
+        columns="seq, version", values="bump, gen_random_uuid()",
+        on_conflict=f"seq = {COUNTER}.seq + bump, version = EXCLUDED.version")
+
+
+def drop_sql() -> str:
+    return _drops(TABLES, "trialchange")
+
+
+def live_trigger_sql() -> str:
+    """The triggers of :data:`LIVE_TABLES` (migration 0007): a new ``live`` value for each trial a statement
+    touched (a new trial's row starts at ``seq`` 0)."""
+    return _triggers(LIVE_TABLES, "triallive", declare="", columns="seq, live", values="0, gen_random_uuid()",
+                     on_conflict="live = EXCLUDED.live")
+
+
+def live_drop_sql() -> str:
+    return _drops(LIVE_TABLES, "triallive")

@@ -324,6 +324,9 @@ class TrialChange(models.Model):
     # A new random value at every change, the review's own included: what a cache of the trial's escalation
     # pages is keyed on (escalation.board), unique across databases and restores, unlike a counter.
     version = models.UUIDField(null=True, editable=False)
+    # A new random value at every change to what the dashboard counts live beside it (visits, the trial's sites;
+    # escalation.changes.LIVE_TABLES): the key of the cached overdue counts. Touches neither of the above.
+    live = models.UUIDField(null=True, editable=False)
 
     def __str__(self) -> str:
         return f"trial {self.trial_id}: change {self.seq}"

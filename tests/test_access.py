@@ -147,3 +147,34 @@ def test_the_scope_of_a_one_trial_page_names_that_trial_only(people, bat6005, si
         subject_a]
     assert not subjects_for(people["coordinator_b"], bat6005).exists()
     assert at_staff_sites(people["sponsor"], trial=bat6005) == Q(pk__in=[])
+
+
+def test_a_trial_fetched_for_a_user_knows_their_roles_and_sites_without_another_query(people, bat6005, site_a,
+                                                                                       site_b):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import member
+    from trials.access import access_trial, roles_in, site_ids_for, sites_for
+    from trials.models import Membership, Role
+
+    both = member(bat6005, Role.INVESTIGATOR, site_a, "two-sites")
+    Membership.objects.create(user=both, trial=bat6005, site=site_b, role=Role.COORDINATOR)
+    for user in (both, people["coordinator"], people["sponsor"]):
+        with CaptureQueriesContext(connection) as queries:
+            trial = access_trial(user, bat6005.code)
+            known = (roles_in(user, trial), site_ids_for(user, trial),
+                     site_ids_for(user, trial, roles=[Role.COORDINATOR]))
+        assert len(queries) == 1, user
+        fresh = type(bat6005).objects.get(pk=bat6005.pk)  # not fetched for anyone: asks the database
+        assert known == (roles_in(user, fresh), site_ids_for(user, fresh),
+                         site_ids_for(user, fresh, roles=[Role.COORDINATOR]))
+        assert known[1] == sorted(sites_for(user, fresh).values_list("pk", flat=True).distinct())
+    assert site_ids_for(people["sponsor"], fresh) == []
+    # A trial fetched for someone else: the user's own sites are asked of the database.
+    assert site_ids_for(both, trial) == sorted([site_a.pk, site_b.pk])
+    two = access_trial(both, bat6005.code)
+    assert site_ids_for(both, two) == sorted([site_a.pk, site_b.pk])
+    assert site_ids_for(both, two, roles=[Role.COORDINATOR]) == [site_b.pk]
+    # Another user's roles are never read off a trial fetched for someone else.
+    assert roles_in(people["sponsor"], two) == {Role.SPONSOR} and site_ids_for(people["sponsor"], two) == []

@@ -19,23 +19,29 @@ def trials_for(user) -> QuerySet[Trial]:
 
 
 def roles_in(user, trial: Trial) -> set[str]:
-    known = getattr(trial, "_roles_of", None)  # read with the trial by access_trial, for this user
-    if known is not None and known[0] == user.pk:
-        return set(known[1])
+    known = _memberships_known(user, trial)
+    if known is not None:
+        return {role for role, _ in known}
     return set(Membership.objects.filter(user=user, trial=trial).values_list("role", flat=True))
+
+
+def _memberships_known(user, trial: Trial):
+    """The user's (role, site pk) in ``trial`` as :func:`access_trial` read them with the trial, or None."""
+    known = getattr(trial, "_memberships_of", None)
+    return known[1] if known is not None and known[0] == user.pk else None
 
 
 def access_trial(user, code: str, roles: tuple[str, ...] | None = None) -> Trial:
     """The trial ``code`` if the user holds one of ``roles`` in it (any role when None); else 404/403.
 
-    One query: the user's memberships in the trial, with the trial; the roles stay on the returned trial for
-    :func:`roles_in` (same request, same user)."""
+    One query: the user's memberships in the trial, with the trial; they stay on the returned trial for
+    :func:`roles_in` and :func:`site_ids_for` (same request, same user)."""
     memberships = (list(Membership.objects.filter(user=user, trial__code=code).select_related("trial"))
                    if getattr(user, "is_authenticated", False) else [])
     if not memberships:
         raise Http404("No such trial")
     trial = memberships[0].trial
-    trial._roles_of = (user.pk, frozenset(m.role for m in memberships))
+    trial._memberships_of = (user.pk, tuple((m.role, m.site_id) for m in memberships))
     if roles is not None and not roles_in(user, trial) & set(roles):
         raise PermissionDenied("Your role in this trial does not allow this.")
     return trial
@@ -45,6 +51,15 @@ def sites_for(user, trial: Trial, roles=SITE_ROLES):
     from trials.models import Site
 
     return Site.objects.filter(memberships__user=user, memberships__trial=trial, memberships__role__in=roles)
+
+
+def site_ids_for(user, trial: Trial, roles=SITE_ROLES) -> list[int]:
+    """The pks of the sites where ``user`` holds one of ``roles`` in ``trial``, in order: :func:`sites_for`'s
+    pks, without a query when :func:`access_trial` fetched the trial for this user."""
+    known = _memberships_known(user, trial)
+    if known is None:
+        return sorted(sites_for(user, trial, roles).values_list("pk", flat=True).distinct())
+    return sorted({site for role, site in known if role in roles and site is not None})
 
 
 def at_staff_sites(user, roles=SITE_ROLES, trial: Trial | None = None) -> Q:

@@ -6,10 +6,11 @@ from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from escalation.selectors import cohort_dashboard, current_cohort, open_items_for, part_rows
+from escalation.board import dashboard_page
+from escalation.selectors import current_cohort, open_items_for, part_rows
 from trials.access import access_trial, is_sponsor_only, roles_in, sites_for, subjects_for
 from trials.models import SITE_ROLES, SITE_SCOPED_ROLES, Role
-from visits.selectors import overdue_counts_by_site, visit_counts_for
+from visits.selectors import visit_counts_for
 
 
 def trial_detail(request, code: str):
@@ -30,7 +31,7 @@ def trial_detail(request, code: str):
             "subjects": subjects,
             "sites": sites_for(request.user, trial, roles=SITE_SCOPED_ROLES),
             "can_enrol": sites_for(request.user, trial, roles=[Role.COORDINATOR]).exists(),
-            "decisions": trial.decisions.select_related("next_dose_level", "recommended_dose_level")[:10],
+            "decisions": trial.decisions.listed()[:10],
             "visit_counts": visit_counts_for(request.user, trial, today=timezone.localdate()),
             # What the next escalation decision waits for, at the user's sites (issue 8, point 1).
             "open_items": open_items_for(request.user, trial, now=timezone.now()),
@@ -39,11 +40,8 @@ def trial_detail(request, code: str):
 
 
 def trial_dashboard(request, code: str):
-    """Cohorts by dose level: enrolled / evaluable / DLT counts and decisions; never a subject."""
+    """Cohorts by dose level: enrolled / evaluable / DLT counts and decisions, the escalation path, the DLT
+    listing, enrolment and overdue visits per site; a sponsor never sees a subject code (docs/dashboard.md)."""
     trial = access_trial(request.user, code, roles=(Role.SPONSOR, *SITE_ROLES))
-    return render(
-        request,
-        "trials/dashboard.html",
-        {"trial": trial, **cohort_dashboard(trial, now=timezone.now()),
-         "visit_sites": overdue_counts_by_site(trial, today=timezone.localdate())},
-    )
+    # Cached per trial version and visible sites (escalation.board); codes only for the viewer's own sites.
+    return render(request, "trials/dashboard.html", dashboard_page(trial, user=request.user))

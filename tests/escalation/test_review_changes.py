@@ -155,3 +155,32 @@ def test_a_decision_and_its_signature_count_as_changes(people, bat6005, site_a):
     Signature.objects.create(decision=decision, signer=people["investigator"], meaning="approved",
                              printed_name="Ivy Investigator", role="investigator", data_sha256=decision.data_sha256)
     assert seq(bat6005) == before + 2
+
+
+def test_visits_and_sites_give_a_new_live_value_and_leave_the_review_alone(people, bat6005, site_a, site_b):
+    """The dashboard's overdue counts are keyed on ``live`` (escalation.board): a statement on the trial's visits
+    or sites gives it a new value, and counts as no change for the review (``seq``) nor the escalation's cache
+    (``version``)."""
+    from visits.models import PlannedVisit
+
+    lvgn = load_trial("LVGN6051-ANLOTINIB")
+    dosed(bat6005, site_a, people["coordinator"], "AB", 5)
+
+    def state(trial):
+        return TrialChange.objects.filter(trial=trial).values_list("seq", "version", "live").get()
+
+    before, other = state(bat6005), state(lvgn)
+    visits = PlannedVisit.objects.filter(subject__trial=bat6005)
+    assert visits.exists()
+    visits.filter(pk=visits.order_by("pk").first().pk).update(status=PlannedVisit.Status.DONE,
+                                                              done_on=timezone.localdate())
+    after = state(bat6005)
+    assert after[:2] == before[:2] and after[2] not in (None, before[2])
+    assert state(lvgn) == other
+
+    bat6005.sites.remove(site_b)  # the M2M rows
+    moved = state(bat6005)
+    assert moved[:2] == before[:2] and moved[2] != after[2]
+    site_a.name = "Site A (renamed)"
+    site_a.save()
+    assert state(bat6005)[2] != moved[2]
