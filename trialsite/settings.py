@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "monitoring",  # the monitor (CRA) role's source-data verification (docs/data-management.md)
     "exports",  # CSV, CDISC ODM 1.3.2, SDTM + Define-XML exports (docs/exports.md)
     "api",  # the REST API and its OpenAPI 3 schema (docs/api.md)
+    "portfolio",  # `manage.py portfolio benchmark`: speed at portfolio scale (docs/performance.md)
     "trialsite",  # manage.py db_roles, and migrate as the owning role (docs/operations.md)
 ]
 
