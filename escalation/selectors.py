@@ -8,19 +8,19 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from django.db.models import (
+    BigIntegerField,
     Count,
     DateField,
     DateTimeField,
     ExpressionWrapper,
     F,
-    Min,
     OuterRef,
     Prefetch,
     Q,
     Subquery,
     Value,
 )
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from escalation.models import Cohort, EscalationDecision
@@ -554,33 +554,31 @@ def escalation_blockers(events, *, now: datetime) -> set[int]:
     """Of ``events`` (adverse events awaiting a judgement, loaded with ``subject__trial``, as the home
     page lists them), the ids of those that hold up a dose-escalation decision: the evidence's open items
     (:func:`escalation_evidence`, trialrules.dlt) — in the DLT window of a subject of an escalation
-    cohort, and awaiting adjudication or attribution. One query for the subjects' first doses, however
-    many trials the user works in (the evidence of every trial is not built for this)."""
-
-    from subjects.models import DoseAdministration
-
+    cohort, and awaiting adjudication or attribution. One query for their subjects (escalation cohort,
+    titration level, first dose as the evidence reads it), however many trials the user works in (the
+    evidence of every trial is not built for this)."""
     events = [ae for ae in events if ae.subject.trial.escalates]
     if not events:
         return set()
-    subject_ids = {ae.subject_id for ae in events}
-    first = dict(
-        DoseAdministration.objects.filter(subject_id__in=subject_ids).values("subject_id")
-        .annotate(first=Min("administered_at")).values_list("subject_id", "first")
-    )
-    escalating = set(Subject.objects.filter(pk__in=subject_ids, cohort__escalation=True).values_list("pk", flat=True))
-    titration = set(Subject.objects.filter(pk__in=escalating, dose_level__titration=True).values_list("pk", flat=True))
+    subjects = {
+        pk: (titration, first)
+        for pk, titration, first in Subject.objects.filter(pk__in={ae.subject_id for ae in events},
+                                                           cohort__escalation=True)
+        .annotate(first_dose_at=_first_dose_at(OuterRef("pk")))
+        .values_list("pk", "dose_level__titration", "first_dose_at")
+    }
     ids = set()
     for ae in events:
         trial = ae.subject.trial
-        first_dose = first.get(ae.subject_id)
-        if ae.subject_id not in escalating or first_dose is None:
+        titration, first_dose = subjects.get(ae.subject_id, (False, None))
+        if first_dose is None:  # not an escalation subject, or not dosed yet
             continue
         first_day = timezone.localtime(first_dose).date()
         if not dlt.onset_in_window(ae.onset_date, first_day, trial.dlt_window_days or 0):
             continue
         if dlt.open_question(grade=ae.grade, attributed=ae.attribution != "", proposed=ae.dlt_status == "proposed",
                              in_window=True, min_grade=dlt.min_grade(trial.definition.get("escalation")),
-                             tox2_matters=ae.subject_id in titration):
+                             tox2_matters=titration):
             ids.add(ae.pk)
     return ids
 
@@ -614,9 +612,6 @@ def trials_to_review(*, now: datetime) -> list[tuple[int, int]]:
     """The escalating trials the periodic review must evaluate, with their change counter now: never reviewed,
     changed since (``TrialChange.seq`` past ``CohortReview.seen``: escalation.changes), or with a DLT window
     that has closed since (``CohortReview.due_at``). One query, served by the two tables' primary keys."""
-    from django.db.models import BigIntegerField
-    from django.db.models.functions import Coalesce
-
     return list(
         Trial.objects.exclude(design=Trial.Design.FIXED_DOSE)
         .annotate(seq=Coalesce(F("escalation_change__seq"), Value(0), output_field=BigIntegerField()))
