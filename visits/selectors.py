@@ -38,8 +38,8 @@ def attention_page(queryset, *, today: date, number, per_page: int = 50):
         n_total=Window(Count("pk")),
         n_overdue=Window(Count("pk", filter=Q(overdue=True) | Q(window_end__lt=today))),
     )
-    try:
-        number = max(1, int(number))
+    try:  # a page past the end (even past what an SQL OFFSET holds) is answered with the last page
+        number = min(max(1, int(number)), 2**31 // per_page)
     except (TypeError, ValueError):
         number = 1
     rows = list(counted[(number - 1) * per_page:number * per_page])
