@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, time, timedelta
+from functools import cached_property
 
 from django.core.cache import cache
 from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from escalation.dashboard import dashboard_views, overdue_view
 from escalation.models import TrialChange
@@ -67,24 +69,26 @@ def _build(trial: Trial, *, user, now: datetime, visible_sites: list[int]) -> tu
 
 
 class _Cached:
-    """The viewer's entries of one trial version: ``data()`` (the escalation part as rows and objects) and
-    ``html()`` (the page's two cached fragments), each read from the cache or built once."""
+    """The viewer's entries of one trial version: ``data()`` (the API's answer), ``html()`` (the page's two
+    fragments) and ``overdue()`` (the counts per site, every viewer's), each read from the cache or built once."""
 
     def __init__(self, trial: Trial, *, user, now: datetime):
         self.trial, self.user, self.now = trial, user, now
         self.visible = site_ids_for(user, trial)  # no query: access_trial read the user's memberships
         self.version, self.live = (TrialChange.objects.filter(trial=trial).values_list("version", "live").first()
                                    or (None, None))
-        self._data = None
 
     def _key(self, part: str) -> str:
-        if part == "live":  # the same counts for every viewer
-            return KEY.format(part=part, trial=self.trial.pk, version=self.live, sites="",
-                              day=timezone.localdate(self.now).isoformat())
-        return KEY.format(part=part, trial=self.trial.pk, version=self.version,
-                          sites=",".join(map(str, self.visible)), day=timezone.localdate(self.now).isoformat())
+        """The key of ``part``: ``data`` and ``html`` by version and the viewer's sites, ``live`` (the overdue
+        counts, the same for every viewer) by the live value."""
+        live = part == "live"
+        return KEY.format(part=part, trial=self.trial.pk, version=self.live if live else self.version,
+                          sites="" if live else ",".join(map(str, self.visible)),
+                          day=timezone.localdate(self.now).isoformat())
 
     def _cached(self, part: str, build):
+        """``build()`` -> (value, until), kept under ``part`` until ``until``; nothing is kept for a trial without
+        its change values yet (None)."""
         keyed = (self.live if part == "live" else self.version) is not None
         hit = _get(self._key(part)) if keyed else None
         if hit is not None and hit["until"] > self.now:
@@ -94,29 +98,19 @@ class _Cached:
             _set(self._key(part), {"value": value, "until": until}, until=until, now=self.now)
         return value
 
-    def overdue(self) -> tuple[list[dict], dict | None]:
-        """The overdue and open visits per site and their picture (:func:`overdue_view`), kept until the
-        trial's visits or sites change (``live``) or the day ends: they depend on nothing else."""
-        return self._cached("live", lambda: (overdue_view(self.trial, today=timezone.localdate(self.now)),
-                                             _midnight(self.now)))
-
-    def _built_data(self):
-        data, until = _build(self.trial, user=self.user, now=self.now, visible_sites=self.visible)
-        self._data = (data, until)
-        return data, until
+    @cached_property
+    def _built(self) -> tuple[dict, datetime]:
+        """The escalation part's data and how long it holds, computed at most once per request."""
+        return _build(self.trial, user=self.user, now=self.now, visible_sites=self.visible)
 
     def data(self, serialize) -> dict:
         """``serialize(data)``: the answer built from the dashboard's data, kept as it is returned (plain
         values only: no model, no evidence, no subject code the viewer may not see)."""
-        def build():
-            data, until = self._data or self._built_data()
-            return serialize(data), until
-
-        return self._cached("data", build)
+        return self._cached("data", lambda: (serialize(self._built[0]), self._built[1]))
 
     def html(self) -> dict:
         def build():
-            data, until = self._data or self._built_data()
+            data, until = self._built
             context = {"trial": self.trial, **data}
             return ({"main": render_to_string("trials/_dashboard_main.html", context),
                      "figures": render_to_string("trials/_dashboard_figures.html", context),
@@ -124,19 +118,24 @@ class _Cached:
 
         return self._cached("html", build)
 
+    def overdue(self) -> tuple[list[dict], dict | None]:
+        """The overdue and open visits per site and their picture (:func:`overdue_view`), kept until the
+        trial's visits or sites change (``live``) or the day ends: they depend on nothing else."""
+        return self._cached("live", lambda: (
+            overdue_view(self.trial, today=timezone.localdate(self.now)), _midnight(self.now)))
+
 
 def trial_dashboard(trial: Trial, *, user, serialize, now: datetime | None = None) -> tuple[dict, list[dict]]:
     """The dashboard's API answer for ``user`` (subject codes of their own sites only): ``serialize(data)`` of
-    the escalation part, cached, and the overdue rows per site, counted now."""
+    the escalation part, and the overdue rows per site, both cached (see the module's docstring)."""
     now = now or timezone.now()
     cached = _Cached(trial, user=user, now=now)
     return cached.data(serialize), cached.overdue()[0]
 
 
 def dashboard_page(trial: Trial, *, user, now: datetime | None = None) -> dict:
-    """The dashboard page's context for ``user``: the cached fragments, and the overdue visits counted now."""
-    from django.utils.safestring import mark_safe
-
+    """The dashboard page's context for ``user``: the cached fragments and overdue counts (the data queries
+    per site are counted by the template)."""
     now = now or timezone.now()
     prefetch_related_objects([trial], "sites")  # once, for the overdue counts (if not cached) and the data queries
     cached = _Cached(trial, user=user, now=now)

@@ -11,8 +11,9 @@ they hold a site role (``trials.access.sites_for``), and enrolment numbers for t
 The per-subject outcome (N, G, T, pending, not evaluable) and the DLTs are the engine's own
 (``escalation.selectors.escalation_evidence``): no DLT rule is repeated here. The queries are few and fixed
 in number whatever the number of subjects, cohorts, sites and events: the evidence's (three), the
-escalation subjects in enrolment order (one), enrolment counts per site and day (one aggregate), the
-viewer's sites (one), and the overdue counts per site (``visits.selectors.overdue_counts_by_site``: two).
+escalation subjects in enrolment order (one), enrolment counts per site and day (one aggregate), and the
+overdue counts per site (``visits.selectors.overdue_counts_by_site``: two, one when the trial's sites are
+prefetched); the viewer's sites are given by the caller (``trials.access.site_ids_for``) or read (one).
 The decisions and the evidence are those :func:`escalation.selectors.cohort_dashboard` has loaded already
 (passed in; the evidence's three queries are then not repeated).
 """
@@ -188,7 +189,7 @@ def _decision_rows(decisions, levels) -> list[dict]:
         else:
             verb = {"escalate": "escalate to", "stay": "stay at", "de-escalate": "de-escalate to"}[kind]
             text = f"{verb} {next_level.label}, {add} subject{'s' if add != 1 else ''}"
-        rows.append({"id": d.pk, "cohort": d.cohort.label or f"Cohort {d.cohort.number}", "status": d.status,
+        rows.append({"id": d.pk, "cohort": d.cohort.name, "status": d.status,
                      "kind": kind, "text": text, "created_at": d.created_at})
     return rows
 

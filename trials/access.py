@@ -68,12 +68,14 @@ def at_staff_sites(user, roles=SITE_ROLES, trial: Trial | None = None) -> Q:
 
     One term per trial (``trial_id = t AND site_id IN (…)``), not one per (trial, site) role: a page of one trial
     asks for that trial's sites only, whatever else the user works on (issue 14)."""
-    memberships = Membership.objects.filter(user=user, role__in=roles, site__isnull=False)
-    if trial is not None:
-        memberships = memberships.filter(trial=trial)
     sites: dict[int, set[int]] = {}
-    for trial_id, site_id in memberships.values_list("trial_id", "site_id"):
-        sites.setdefault(trial_id, set()).add(site_id)
+    if trial is not None:  # no query when access_trial read the user's memberships with the trial
+        if found := site_ids_for(user, trial, roles):
+            sites[trial.pk] = set(found)
+    else:
+        memberships = Membership.objects.filter(user=user, role__in=roles, site__isnull=False)
+        for trial_id, site_id in memberships.values_list("trial_id", "site_id"):
+            sites.setdefault(trial_id, set()).add(site_id)
     condition = Q(pk__in=[])
     for trial_id in sorted(sites):
         condition |= Q(trial_id=trial_id, site_id__in=sorted(sites[trial_id]))
